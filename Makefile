@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine with Python >= 3.10:
+#   make book   -> .venv with the pinned requirements, executed book in _build/html
+#   make test   -> the same .venv, then pytest
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test bench clean pins
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# jupyter-cache keys on notebook code only: when l2lcore or the pins change, outputs of
+# unchanged chapters would be stale, so the cache and the doctrees are wiped first.
+HASH_INPUTS := $(sort $(wildcard l2lcore/*.py)) requirements.txt _config.yml references.bib
+book: $(STAMP)
+	@h=$$(cat $(HASH_INPUTS) | sha256sum | cut -c1-16); \
+	if [ "$$(cat _build/.l2lcore-hash 2>/dev/null)" != "$$h" ]; then \
+	  echo "l2lcore or configuration changed: executing every chapter afresh"; \
+	  rm -rf _build; \
+	fi
+	MPLBACKEND=agg $(BIN)/jupyter-book build . --builder html -W --keep-going
+	@cat $(HASH_INPUTS) | sha256sum | cut -c1-16 > _build/.l2lcore-hash
+	@echo "Open _build/html/index.html in a browser."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/exact_closed_form.py
+	$(BIN)/python benchmarks/stable_vectorised.py
+
+clean:
+	rm -rf _build
+
+# Re-resolve requirements.in for Python 3.10 (the oldest supported) and pin the result.
+pins:
+	$(BIN)/python -m pip install --dry-run --ignore-installed --python-version 3.10 \
+	  --only-binary=:all: --target /tmp/l2l-pins --report /tmp/l2l-pins.json -r requirements.in
+	$(BIN)/python -c "import json; r=json.load(open('/tmp/l2l-pins.json')); \
+	print('\n'.join(sorted(i['metadata']['name']+'=='+i['metadata']['version'] for i in r['install'])))" \
+	  > requirements.txt
