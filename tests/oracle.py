@@ -1,0 +1,26 @@
+"""Exact rational arithmetic: the test oracle for the quadratic task.
+
+The float64 entries of H, w_0 and eta are exact binary fractions, so running the t GD steps
+and their tangents in ``fractions.Fraction`` gives F, F' and G' = F'/(t F) with no error.
+"""
+from fractions import Fraction
+
+
+def rational_meta(H, w0, eta, t):
+    """(F, F', G') at eta, exactly: w <- w - eta H w, v <- v - eta H v - H w, F = w^T H w / 2."""
+    Hq = [[Fraction(x) for x in row] for row in H.tolist()]
+    e = Fraction(eta)
+    w = [Fraction(x) for x in w0.tolist()]
+    v = [Fraction(0)] * len(w)
+
+    def matvec(x):
+        return [sum(h * xi for h, xi in zip(row, x)) for row in Hq]
+
+    for _ in range(t):
+        Hw, Hv = matvec(w), matvec(v)
+        v = [vi - e * hv - hw for vi, hv, hw in zip(v, Hv, Hw)]
+        w = [wi - e * hw for wi, hw in zip(w, Hw)]
+    Hw = matvec(w)
+    F = sum(a * b for a, b in zip(w, Hw)) / 2
+    dF = sum(a * b for a, b in zip(v, Hw))
+    return F, dF, dF / (t * F)
