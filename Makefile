@@ -24,7 +24,7 @@ book: $(STAMP)
 	  echo "l2lcore or configuration changed: executing every chapter afresh"; \
 	  rm -rf _build; \
 	fi
-	MPLBACKEND=agg $(BIN)/jupyter-book build . --builder html -W --keep-going
+	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	@cat $(HASH_INPUTS) | sha256sum | cut -c1-16 > _build/.l2lcore-hash
 	@echo "Open _build/html/index.html in a browser."
 

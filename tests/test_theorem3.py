@@ -21,7 +21,9 @@ def test_upper_bound_below_two_over_L(task, t):
             bound = t * mpmath.fsum(c * lam**2 * abs(1 - mpmath.mpf(eta) * lam) ** (2 * t - 1)
                                     for lam, c in zip(spec.lam, spec.csq))
         # Equality holds when every 1 - eta lambda_i >= 0; allow for the 30 certified digits.
-        assert abs(l2lcore.meta_gradient(task, eta, t, "naive")) <= bound * (1 + 1e-28)
+        with mpmath.workdps(60):  # abs() outside would round to the global 15 digits
+            value = abs(l2lcore.meta_gradient(task, eta, t, "naive"))
+            assert value <= bound * (1 + mpmath.mpf("1e-28"))
 
 
 @pytest.mark.parametrize("t", [1, 10, 100, 1000])
@@ -33,7 +35,9 @@ def test_lower_bound_above_two_over_L(task, t):
         with mpmath.workdps(60):
             bound = c1sq * L**2 * t * (mpmath.mpf(eta) * L - 1) ** (2 * t - 1) - L**2 * t
         # Nearly tight when the lambda_1 term dominates; allow for the 30 certified digits.
-        assert abs(l2lcore.meta_gradient(task, eta, t, "naive")) >= bound * (1 - 1e-28)
+        with mpmath.workdps(60):  # abs() outside would round to the global 15 digits
+            value = abs(l2lcore.meta_gradient(task, eta, t, "naive"))
+            assert value >= bound * (1 - mpmath.mpf("1e-28"))
 
 
 @pytest.mark.parametrize("t", [1, 5, 50])

@@ -1,0 +1,109 @@
+"""Theorems 3 and 4 as the chapters check them: the same claims functions, smaller configurations."""
+import mpmath
+import numpy as np
+import pytest
+
+import l2lcore
+from l2lcore import landscape as ls
+from l2lcore import stable
+
+
+@pytest.fixture(scope="module")
+def unit_task():
+    return l2lcore.QuadraticTask.random(6, 7, "paper")  # ||w_0|| = 1, as Theorem 3 assumes
+
+
+@pytest.fixture(scope="module")
+def figure1_task():
+    return l2lcore.QuadraticTask.random(20, 0, "code")  # the authors' Figure-1 instance
+
+
+def test_theorem3_claims_hold(unit_task):
+    task = unit_task
+    etas = np.array([0.5, 1.0, 1.9, 2.1, 3.0]) / task.L
+    horizons = [1, 10, 100, 1000, 3000]
+    cells = ls.naive_gradient_cells(task, etas, horizons)
+    rates = [ls.naive_growth_rate(task, e, 1500, 3000) for e in etas]
+    curvature = {t: ls.min_second_derivative(task, np.linspace(0, 3 / task.L, 41), t) for t in (1, 10, 1000)}
+    minimizers = [ls.naive_minimizer(task, t) for t in (1, 100, 3000)]
+    claims = ls.theorem3_claims(task, cells, rates, curvature, minimizers)
+    assert all(c.holds for c in claims), claims
+
+
+def test_upper_bound_is_an_equality_when_every_factor_is_nonnegative(unit_task):
+    """For eta <= 1/L every r_i >= 0, so |F'| = t sum_i c_i^2 lambda_i^2 r_i^(2t-1) exactly."""
+    eta, t = 0.7 / unit_task.L, 50
+    value = l2lcore.meta_gradient(unit_task, eta, t, "naive")
+    with mpmath.workdps(40):
+        assert l2lcore.exact.agree(abs(value), ls.theorem3_upper_bound(unit_task, eta, t), 25)
+
+
+def test_theorem3_bounds_reject_what_they_do_not_cover(unit_task, figure1_task):
+    with pytest.raises(ValueError, match=r"\|\|w_0\|\| = 1"):
+        ls.theorem3_lower_bound(figure1_task, 1.0, 10)
+    with pytest.raises(ValueError, match="2/L"):
+        ls.naive_gradient_cells(unit_task, [2.0 / unit_task.L], [10])
+    with pytest.raises(ValueError, match="t1 < t2"):
+        ls.naive_growth_rate(unit_task, 0.1, 10, 10)
+
+
+def test_sup_over_eta_needs_only_zero_to_two_over_alpha(figure1_task):
+    """For eta >= 2/alpha, |G'| <= 2 alpha <= |G'(0)|: the sup is attained in [0, 2/alpha]."""
+    task = figure1_task
+    for t in (1, 10, 1000):
+        far = np.abs(stable.log_gradient(task, np.geomspace(2 / task.alpha, 1e4 / task.alpha, 50), t))
+        assert far.max() <= 2 * task.alpha * (1 + 1e-12) <= abs(stable.log_gradient(task, 0.0, t))
+
+
+def test_theorem4_claims_hold(figure1_task):
+    task = figure1_task
+    sups = [ls.log_gradient_sup(task, t) for t in (1, 100, 10_000, 1_000_000)]
+    spot = ls.sup_spot_errors(task, sups[::2])
+    survey = ls.theorem4_survey([4, 8], 3, 0, [1, 100, 10_000], n_grid=801)
+    grid = np.concatenate(([0.0], np.geomspace(1e-3 / task.L, 2 / task.alpha, 4000)))
+    changes = {t: ls.sign_changes(task, grid, t) for t in (1, 100, 10_000)}
+    stars = {t: ls.log_minimizer(task, t) for t in (1, 100, 1000, 10_000)}
+    star80 = float(l2lcore.exact.minimizer(task, 80))
+    figure1 = l2lcore.meta_descent(task, 80, 0.1, 1000, method="exact")
+    runs = ls.meta_training_grid(task, [80, 300], [0.03, 0.1], 300)
+    M = np.array([0.1, 0.4, 1.2, 1.6, 2.0])
+    etas = l2lcore.meta_descent(task, 80, M, 5000)
+    eps = np.array([1e-2, 1e-3, 1e-4])
+    k = ls.steps_to_tolerance(etas, star80, eps)
+    eps_slope = ls.loglog_slope(1 / eps, k[:, 0])
+    m_slope = ls.loglog_slope(M[2:], k[1, 2:])
+    claims = ls.theorem4_claims(task, sups, spot, survey, changes, stars, figure1, star80, runs, 1e-2,
+                                eps_slope, m_slope)
+    assert all(c.holds for c in claims), claims
+
+
+def test_steps_to_tolerance_is_the_first_step_after_the_last_violation():
+    etas = np.array([[1.0, 1.0], [0.5, 0.0], [0.1, 0.9], [0.05, 0.95]])
+    k = ls.steps_to_tolerance(etas, 0.0, [0.2, 0.07])
+    assert k.tolist() == [[2, -1], [3, -1]]
+    with pytest.raises(ValueError, match="eps"):
+        ls.steps_to_tolerance(etas, 0.0, [0.0])
+    with pytest.raises(ValueError, match="shape"):
+        ls.steps_to_tolerance(etas[:, 0], 0.0, [0.1])
+
+
+def test_loglog_slope_recovers_a_power_law_and_rejects_nonpositive_values():
+    x = np.array([1.0, 10.0, 100.0])
+    assert ls.loglog_slope(x, 3 * x**2) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        ls.loglog_slope(x, -x)
+
+
+def test_bad_arguments_raise_value_errors(figure1_task):
+    with pytest.raises(ValueError, match="n_grid"):
+        ls.log_gradient_sup(figure1_task, 10, n_grid=2)
+    with pytest.raises(ValueError, match="training method"):
+        ls.meta_training_grid(figure1_task, [10], [0.1], 5, methods=("adam",))
+    with pytest.raises(ValueError, match="dims"):
+        ls.theorem4_survey([], 2, 0, [10])
+
+
+def test_log10_abs_handles_magnitudes_beyond_float_range():
+    with mpmath.workdps(30):
+        assert ls.log10_abs(mpmath.mpf("-1e-3000")) == pytest.approx(-3000)
+    assert ls.log10_abs(mpmath.mpf(0)) == -np.inf
