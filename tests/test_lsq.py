@@ -1,0 +1,247 @@
+"""Least squares, train-by-train vs train-by-validation (paper Section 4): the spectral fast path
+against the unrolled loop, SGD, the public API and its ValueErrors, and the chapters' claims."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from l2lcore import lsq, lsq_sgd
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    # The matrices are small: BLAS threads only add overhead on a shared 2-core machine.
+    with threadpool_limits(1):
+        yield
+
+
+def _etas_with_truncation(spec, sigma, t, size=30):
+    """A grid from tiny steps to steps past 2/lambda_max, where the rule must fire."""
+    return np.geomspace(1e-3, 3.0 / spec.lam.max(), size)
+
+
+# ------------------------------------------------------------------------- sampler, seeds
+
+
+def test_task_distribution():
+    """w* on the unit sphere, x ~ N(0, I_d), and y - <w*, x> ~ N(0, sigma^2)."""
+    task = lsq.sample_task(20, 20000, 3.0, np.random.default_rng(0))
+    assert np.linalg.norm(task.w_star) == pytest.approx(1.0)
+    assert task.X.shape == (20000, 20) and task.y.shape == (20000,)
+    assert np.cov(task.X.T) == pytest.approx(np.eye(20), abs=0.05)
+    assert np.std(task.y - task.X @ task.w_star) == pytest.approx(3.0, rel=0.02)
+
+
+def test_seeds_are_per_task_and_reproducible():
+    """Task k depends on (seed, k) only: adding tasks does not change the first ones."""
+    few = [lsq.sample_task(5, 4, 1.0, np.random.default_rng(lsq.task_streams(s)[0]))
+           for s in lsq.task_seeds(7, 3, 0)]
+    many = [lsq.sample_task(5, 4, 1.0, np.random.default_rng(lsq.task_streams(s)[0]))
+            for s in lsq.task_seeds(7, 10, 0)]
+    for a, b in zip(few, many):
+        assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y)
+    assert not np.array_equal(many[0].X, many[1].X)
+
+
+# --------------------------------------------------------------------- spectral vs unrolled
+
+
+@pytest.mark.parametrize("d, n, sigma", [(30, 12, 1.0), (12, 40, 0.5), (20, 20, 2.0)])
+def test_spectral_path_equals_unrolled_gd(d, n, sigma):
+    """w_t, every ||w_k||, the truncation decision and both meta-losses agree to 1e-10."""
+    t = 25
+    task = lsq.sample_task(d, n, sigma, np.random.default_rng(d * n))
+    spec = lsq.gd_spectrum(task.X, task.y)
+    etas = _etas_with_truncation(spec, sigma, t)
+    W = lsq.gd_weights(spec, etas, t, sigma)
+    norms = lsq.gd_step_norms(spec, etas, t)
+    truncated = lsq.gd_truncated(spec, etas, t, sigma)
+    tbt = lsq.spectral_meta_loss(lsq.prepare_tbt(task), etas, t)
+    n1 = n // 2
+    tbv = lsq.spectral_meta_loss(lsq.prepare_tbv(task, n1), etas, t)
+    assert 0 < truncated.sum() < etas.size
+    for i, eta in enumerate(etas):
+        run = lsq.gd_unrolled(task.X, task.y, eta, t, sigma)
+        assert (run.truncated_at is not None) == truncated[i]
+        np.testing.assert_allclose(W[i], run.w, rtol=1e-10, atol=1e-10 * np.linalg.norm(run.w))
+        k = run.norms.size
+        np.testing.assert_allclose(norms[i, :k], run.norms, rtol=1e-10, atol=1e-12)
+        train_loss = np.sum((task.y - task.X @ run.w) ** 2) / (2 * n)
+        assert tbt[i] == pytest.approx(train_loss, rel=1e-10)
+        half = lsq.gd_unrolled(task.X[:n1], task.y[:n1], eta, t, sigma)
+        valid_loss = np.sum((task.y[n1:] - task.X[n1:] @ half.w) ** 2) / (2 * (n - n1))
+        assert tbv[i] == pytest.approx(valid_loss, rel=1e-10)
+
+
+def test_truncation_fires_mid_run_even_if_w_t_is_small():
+    """With q = 1 - eta lambda = -0.9 the norm overshoots at k = 1 and settles below 40 sigma;
+    the rule looks at every step, so the run is frozen at 40 sigma e_1."""
+    sigma, n = 1.0, 2
+    X = np.sqrt(n) * np.eye(2)  # lambda = 1 in both directions
+    y = np.sqrt(n) * np.array([30.0, 0.0])  # the minimizer has norm 30 sigma
+    run = lsq.gd_unrolled(X, y, 1.9, 40, sigma)
+    assert run.truncated_at == 1
+    spec = lsq.gd_spectrum(X, y)
+    norms = lsq.gd_step_norms(spec, [1.9], 40)[0]
+    assert norms[1] >= 40 * sigma > norms[-1]
+    assert lsq.gd_truncated(spec, [1.9], 40, sigma)[0]
+    np.testing.assert_array_equal(lsq.gd_weights(spec, [1.9], 40, sigma)[0], [40.0, 0.0])
+
+
+def test_meta_gradient_matches_finite_differences():
+    task = lsq.sample_task(30, 15, 2.0, np.random.default_rng(3))
+    etas = np.array([1e-3, 1e-2, 0.05, 0.2])
+    h = 1e-6 * etas
+    for st in (lsq.prepare_tbt(task), lsq.prepare_tbv(task, 8)):
+        _, g = lsq.spectral_meta_loss(st, etas, 20, grad=True)
+        fd = (lsq.spectral_meta_loss(st, etas + h, 20) - lsq.spectral_meta_loss(st, etas - h, 20)) / (2 * h)
+        np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+def test_meta_descent_finds_the_grid_minimizer():
+    """Sign meta-gradient descent on log eta lands within 10% of the dense-grid minimizer."""
+    etas = np.logspace(-5, 0, 201)
+    for which in lsq.META_LOSSES:
+        tasks = lsq.prepared_tasks(60, 30, 4.0, 10, 0, which)
+        F, _ = lsq.meta_objective_and_gradient(tasks, etas, 20)
+        path = lsq.meta_descent(tasks, 20, eta0=1e-3, steps=150)
+        assert path[-1] == pytest.approx(etas[np.argmin(F)], rel=0.1)
+
+
+# ---------------------------------------------------------------------------------- SGD
+
+
+def test_vectorised_sgd_equals_the_plain_loop():
+    """Every task of a batch and every eta of the grid, including runs the rule freezes."""
+    sigma, t = 1.0, 60
+    rng = np.random.default_rng(5)
+    tasks = [lsq.sample_task(10, 8, sigma, rng) for _ in range(3)]
+    X, y = np.stack([s.X for s in tasks]), np.stack([s.y for s in tasks])
+    order = np.stack([lsq_sgd.sample_order(8, t, rng) for _ in tasks])
+    etas = np.geomspace(1e-3, 1.0, 12)
+    W = lsq_sgd.sgd_weights(X, y, order, etas, sigma)
+    frozen = 0
+    for b in range(3):
+        for g, eta in enumerate(etas):
+            w = lsq_sgd.sgd_unrolled(X[b], y[b], order[b], eta, sigma)
+            np.testing.assert_allclose(W[b, g], w, rtol=1e-12, atol=1e-12)
+            frozen += np.array_equal(w, [40.0] + [0.0] * 9)
+    assert 0 < frozen < W.shape[0] * W.shape[1]
+
+
+def test_sgd_comparison_is_deterministic():
+    a = lsq_sgd.compare_tbt_tbv_sgd(20, 10, 2.0, 50, 4, np.logspace(-4, 0, 9), 1, n_test=3)
+    b = lsq_sgd.compare_tbt_tbv_sgd(20, 10, 2.0, 50, 4, np.logspace(-4, 0, 9), 1, n_test=3)
+    np.testing.assert_array_equal(a["meta_tbt"], b["meta_tbt"])
+    np.testing.assert_array_equal(a["test_rmses_tbv"], b["test_rmses_tbv"])
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def test_compare_tbt_tbv_returns_the_documented_keys():
+    etas = np.logspace(-6, 0, 25)
+    out = lsq.compare_tbt_tbv(40, 20, 2.0, 10, 5, etas, 0, n_test=4, split=0.5)
+    assert out["eta_tbt"] in etas and out["eta_tbv"] in etas
+    assert out["eta_tbt"] == etas[np.argmin(out["meta_tbt"])]
+    assert (out["n1"], out["n2"]) == (10, 10)
+    for name in ("tbt", "tbv"):
+        for key in ("test_errs", "train_rmses", "test_rmses"):
+            assert out[f"{key}_{name}"].shape == (4,)
+        assert out[f"test_err_{name}"] == pytest.approx(out[f"test_errs_{name}"].mean())
+        assert out[f"test_rmse_{name}"] == pytest.approx(out[f"test_rmses_{name}"].mean())
+        assert out[f"train_rmse_{name}"] == pytest.approx(out[f"train_rmses_{name}"].mean())
+    again = lsq.compare_tbt_tbv(40, 20, 2.0, 10, 5, etas, 0, n_test=4, split=0.5)
+    np.testing.assert_array_equal(out["meta_tbv"], again["meta_tbv"])
+    assert out["test_err_tbv"] == again["test_err_tbv"]
+
+
+GOOD = dict(d=10, n=6, sigma=1.0, t=5, m=2, etas=[0.01, 0.1], seed=0, n_test=2, split=0.5)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"d": 0}, "d must be a positive integer"),
+        ({"d": 2.5}, "d must be a positive integer"),
+        ({"n": 0}, "n must be a positive integer"),
+        ({"t": 0}, "t must be a positive integer"),
+        ({"m": 0}, "m must be a positive integer"),
+        ({"n_test": 0}, "n_test must be a positive integer"),
+        ({"sigma": -1.0}, "sigma must be > 0"),
+        ({"sigma": 0.0}, "sigma must be > 0"),
+        ({"sigma": float("nan")}, "sigma must be finite"),
+        ({"sigma": "1"}, "sigma must be a real number"),
+        ({"etas": []}, "etas is empty"),
+        ({"etas": [0.1, 0.0]}, "etas must be > 0"),
+        ({"etas": [0.1, -1.0]}, "etas must be >= 0"),
+        ({"etas": [0.1, float("inf")]}, "non-finite"),
+        ({"etas": [[0.1]]}, "1-d grid"),
+        ({"etas": ["a"]}, "etas must be real numbers"),
+        ({"split": 0.0}, "split must lie strictly between 0 and 1"),
+        ({"split": 1.0}, "split must lie strictly between 0 and 1"),
+        ({"split": float("nan")}, "split must lie strictly between 0 and 1"),
+        ({"split": None}, "split must be a real number"),
+        ({"split": 0.05}, "n1=0 training"),
+        ({"split": 0.95}, "0 validation"),
+        ({"n": 1}, "TbV needs at least one of each"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": 1.5}, "seed must be a non-negative integer"),
+    ],
+)
+@pytest.mark.parametrize("compare", [lsq.compare_tbt_tbv, lsq_sgd.compare_tbt_tbv_sgd])
+def test_bad_arguments_raise_value_errors(compare, change, message):
+    with pytest.raises(ValueError, match=message):
+        compare(**{**GOOD, **change})
+
+
+def test_other_value_errors():
+    task = lsq.sample_task(4, 4, 1.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown meta_loss"):
+        lsq.prepared_tasks(4, 4, 1.0, 2, 0, "tbx")
+    with pytest.raises(ValueError, match="tasks is empty"):
+        lsq.meta_objective_and_gradient([], [0.1], 3)
+    with pytest.raises(ValueError, match="mu must be finite and > 0"):
+        lsq.meta_descent([lsq.prepare_tbt(task)], 3, mu=0.0)
+    with pytest.raises(ValueError, match="ts is empty"):
+        lsq.sweep_horizon(4, 4, 1.0, [], 2, [0.1], 0)
+    with pytest.raises(ValueError, match="needs the basis V"):
+        lsq.gd_weights(lsq.gd_spectrum(task.X, task.y, basis=False), [0.1], 3, 1.0)
+    with pytest.raises(ValueError, match="d must be a positive integer"):
+        lsq.sample_task(0, 4, 1.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="etas must be > 0"):
+        lsq.gd_unrolled(task.X, task.y, 0.0, 3, 1.0)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        lsq.meta_descent([lsq.prepare_tbt(task)], 3, steps=0)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        lsq_sgd.sgd_weights(task.X[None], task.y[None], np.zeros((2, 3), int), [0.1], 1.0)
+
+
+# ------------------------------------------------------------------ the chapters' claims
+
+
+def test_theorem5_claims_hold():
+    """n = d/2 and large sigma: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t), and the test errors."""
+    etas = np.logspace(-6, 0, 121)
+    horizon = lsq.sweep_horizon(100, 50, 8.0, [10, 20, 40, 80], 20, etas, 0)
+    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20) for s in (1.0, 4.0)]
+    claims = lsq.theorem5_claims(horizon, by_sigma)
+    assert all(c.holds for c in claims), claims
+
+
+def test_theorem6_claims_hold():
+    """n >> d: TbT's test error approaches d sigma^2 / n and TbV's advantage disappears."""
+    etas = np.logspace(-6, 0, 61)
+    by_n = [lsq.compare_tbt_tbv(40, int(r * 40), 1.0, 40, 20, etas, 0, n_test=60)
+            for r in (0.5, 2, 8, 32)]
+    claims = lsq.theorem6_claims(by_n)
+    assert all(c.holds for c in claims), claims
+
+
+def test_sgd_claims_hold():
+    etas = np.logspace(-6, 0, 31)
+    by_sigma = [lsq_sgd.compare_tbt_tbv_sgd(40, 20, s, 200, 16, etas, 0, n_test=10)
+                for s in (1.0, 4.0)]
+    by_n = [lsq_sgd.compare_tbt_tbv_sgd(20, n, 1.0, 10 * n, 16, etas, 0, n_test=10)
+            for n in (10, 160)]
+    claims = lsq_sgd.sgd_claims(by_sigma, by_n)
+    assert all(c.holds for c in claims), claims
