@@ -516,16 +516,26 @@ def compare_tbt_tbv(d, n, sigma, t, m, etas, seed, n_test=10, split=0.5) -> dict
     ``test_err_<name>`` (of ||w_t - w*||^2), ``train_rmse_<name>``, ``test_rmse_<name>`` and the
     per-test-task arrays ``test_errs_<name>``, ``train_rmses_<name>``, ``test_rmses_<name>``.
     """
+    return compare_with(gd_meta_objectives, lambda task, eta, t, rng: gd_fit(task, eta, t),
+                        d, n, sigma, t, m, etas, seed, n_test, split)
+
+
+def compare_with(meta_objectives, fit, d, n, sigma, t, m, etas, seed, n_test, split) -> dict:
+    """The body of :func:`compare_tbt_tbv` for any inner optimizer.
+
+    ``meta_objectives(d, n, sigma, t, m, etas, seed, split)`` returns (F_hat_TbT, F_hat_TbV) on
+    the grid; ``fit(task, eta, t, rng)`` returns w_t for one test task.
+    """
     d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
     n_test = positive_int(n_test, "n_test")
     sigma, etas, seed = check_sigma(sigma), check_grid(etas), check_seed(seed)
     n1, n2 = check_split(split, n)
-    meta_tbt, meta_tbv = gd_meta_objectives(d, n, sigma, t, m, etas, seed, split)
+    meta_tbt, meta_tbv = meta_objectives(d, n, sigma, t, m, etas, seed, split)
     out = {"d": d, "n": n, "sigma": sigma, "t": t, "m": m, "n1": n1, "n2": n2, "etas": etas,
            "meta_tbt": meta_tbt, "meta_tbv": meta_tbv,
            "eta_tbt": float(etas[np.argmin(meta_tbt)]), "eta_tbv": float(etas[np.argmin(meta_tbv)])}
-    out.update(evaluate_learned(lambda task, eta, t, rng: gd_fit(task, eta, t), d, n, sigma, t,
-                                {"tbt": out["eta_tbt"], "tbv": out["eta_tbv"]}, seed, n_test))
+    out.update(evaluate_learned(fit, d, n, sigma, t, {"tbt": out["eta_tbt"], "tbv": out["eta_tbv"]},
+                                seed, n_test))
     return out
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lsq import (LsqTask, TRUNCATION, check_grid, check_seed, check_sigma, check_split,
-                  evaluate_learned, sample_task, task_seeds, task_streams)
+from .lsq import (LsqTask, TRUNCATION, check_grid, check_sigma, check_split, compare_with,
+                  sample_task, task_seeds, task_streams)
 from ._checks import positive_int
 from .claims import Claim
 
@@ -118,17 +118,7 @@ def compare_tbt_tbv_sgd(d, n, sigma, t, m, etas, seed, n_test=10, split=0.5) -> 
     Test tasks (the same ones as the GD version for the same seed) are trained by t SGD steps on
     their n samples; both learned etas see the same sample order.
     """
-    d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
-    n_test = positive_int(n_test, "n_test")
-    sigma, etas, seed = check_sigma(sigma), check_grid(etas), check_seed(seed)
-    n1, n2 = check_split(split, n)
-    meta_tbt, meta_tbv = sgd_meta_objectives(d, n, sigma, t, m, etas, seed, split)
-    out = {"d": d, "n": n, "sigma": sigma, "t": t, "m": m, "n1": n1, "n2": n2, "etas": etas,
-           "meta_tbt": meta_tbt, "meta_tbv": meta_tbv,
-           "eta_tbt": float(etas[np.argmin(meta_tbt)]), "eta_tbv": float(etas[np.argmin(meta_tbv)])}
-    out.update(evaluate_learned(sgd_fit, d, n, sigma, t,
-                                {"tbt": out["eta_tbt"], "tbv": out["eta_tbv"]}, seed, n_test))
-    return out
+    return compare_with(sgd_meta_objectives, sgd_fit, d, n, sigma, t, m, etas, seed, n_test, split)
 
 
 def sgd_claims(by_sigma: list[dict], by_n: list[dict]) -> list[Claim]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 
 from . import _checks, backprop as bp, exact, stable

@@ -76,7 +76,6 @@ def test_global_precision_is_left_alone():
 
 
 def test_uncertifiable_value_raises():
-    task = l2lcore.QuadraticTask.random(3, 0)
     with pytest.raises(l2lcore.CertificationError):
         exact.certified(lambda dps: mpmath.mpf(dps), 30)  # a value that moves with precision
 
