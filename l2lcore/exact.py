@@ -193,7 +193,9 @@ def log10_intermediates(task: QuadraticTask, eta, t, ks, objective: str = "log",
       running gradient after the backward step at k = (t - k)/t * meta-gradient,
     since every backward step contributes -wbar_{k+1}^T H w_k = -s sum_i c_i^2 lambda_i^2 r_i^(2t-1).
     Returns a dict of lists over ``ks`` (``state``, ``adjoint``, ``running_gradient``) and
-    scalars ``loss`` and ``inv_loss`` (log10 F and log10 of 1/F), at ``dps`` digits.
+    scalars ``loss`` (log10 F) and ``inv_loss`` (log10 s, the seed of the backward pass: log10
+    of 1/(t F) for the log objective), at ``dps`` digits; the same quantities as in
+    :class:`~l2lcore.backprop.BackpropTrace`.
     """
     _checks.eta(eta)
     t = _checks.positive_int(t, "t")
@@ -218,6 +220,6 @@ def log10_intermediates(task: QuadraticTask, eta, t, ks, objective: str = "log",
                 mpmath.log10(abs(grad) * (t - k) / t) if k < t and grad != 0 else -mpmath.inf for k in ks
             ],
             "loss": mpmath.log10(loss) if loss > 0 else -mpmath.inf,
-            "inv_loss": -mpmath.log10(loss) if loss > 0 else mpmath.inf,
+            "inv_loss": mpmath.log10(s) if loss > 0 else mpmath.inf,
         }
     return out

@@ -75,6 +75,7 @@ def test_trace_magnitudes_follow_the_exact_ones(task):
     np.testing.assert_allclose(trace.adjoint, [float(x) for x in ex["adjoint"]], atol=1e-9)
     np.testing.assert_allclose(trace.running_gradient, [float(x) for x in ex["running_gradient"][:-1]], atol=1e-9)
     assert abs(trace.loss - float(ex["loss"])) < 1e-9
+    assert abs(trace.inv_loss - float(ex["inv_loss"])) < 1e-9
 
 
 def test_lower_precisions_are_supported(task):
