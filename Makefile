@@ -34,6 +34,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/exact_closed_form.py
 	$(BIN)/python benchmarks/stable_vectorised.py
+	$(BIN)/python benchmarks/lsq_spectral.py
 
 clean:
 	rm -rf _build
