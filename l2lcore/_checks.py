@@ -23,6 +23,13 @@ def positive_int(x, name: str) -> int:
     return int(x)
 
 
+def seed_int(seed) -> int:
+    """A seed for numpy.random.default_rng: a non-negative integer (None would draw from the OS)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def objective(name) -> str:
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; choose one of {OBJECTIVES}")
@@ -55,10 +62,12 @@ def eta(x):
     return x
 
 
-def etas(x) -> np.ndarray:
-    """A float64 array of step sizes, each finite and >= 0."""
+def etas(x, dtype=np.float64) -> np.ndarray:
+    """An array of step sizes (float64, or ``dtype``), each finite and >= 0."""
+    if x is None:
+        raise ValueError("etas must be real numbers, got None")
     try:
-        a = np.asarray(x, dtype=np.float64)
+        a = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError):
         raise ValueError(f"etas must be real numbers, got {x!r}") from None
     if a.size == 0:
@@ -74,6 +83,10 @@ def to_mpf(x):
     """x as an mpf at the working precision; floats and ints convert exactly."""
     if isinstance(x, Fraction):
         return mpmath.mpf(x.numerator) / x.denominator
-    if isinstance(x, (np.floating, np.integer)):
-        x = x.item()
+    if isinstance(x, np.floating):
+        # exact for every width, longdouble included (whose .item() is not a Python float)
+        num, den = x.as_integer_ratio()
+        return mpmath.mpf(num) / den
+    if isinstance(x, np.integer):
+        x = int(x)
     return mpmath.mpf(x)

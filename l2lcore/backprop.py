@@ -32,6 +32,8 @@ DTYPES = {
 
 def as_dtype(dtype) -> type:
     """numpy float type from a type or name; float16, float32, float64 and longdouble only."""
+    if dtype is None:  # np.dtype(None) would silently mean float64
+        raise ValueError("dtype must be given, e.g. numpy.float64; got None")
     try:
         dt = np.dtype(dtype).type
     except TypeError:
@@ -75,8 +77,10 @@ class BackpropTrace:
 
 
 def _log10_norm(x) -> float:
-    """log10 of the 2-norm, computed in float64 from the stored values (no new overflow)."""
-    x = np.asarray(x, dtype=np.float64)
+    """log10 of the 2-norm of the stored values (no new overflow), in float64 or, for
+    long double values, in long double (their range is wider than float64's)."""
+    x = np.asarray(x)
+    x = x.astype(np.longdouble if x.dtype == np.longdouble else np.float64)
     if not np.all(np.isfinite(x)):
         return np.inf
     m = np.max(np.abs(x))
@@ -114,7 +118,7 @@ def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64) -> Ba
     """Reverse-mode meta-gradient through the t unrolled steps in ``dtype``, with its trace."""
     _checks.eta(eta)
     dt, t, H, w0 = _inputs(task, eta, t, objective, dtype)
-    e = dt(eta)
+    e = _checks.etas(eta, np.longdouble if dt == np.longdouble else np.float64).astype(dt)[()]
     with np.errstate(all="ignore"):
         W = _forward_pass(H, w0, e, t, dt)
         Hwt = H @ W[t]
@@ -160,7 +164,8 @@ def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
     The stored trajectory has t x len(etas) x d entries; the etas are processed in chunks of
     at most ``max_elements`` stored entries, which changes nothing in the result.
     """
-    etas = _checks.etas(etas)
+    dt = as_dtype(dtype)
+    etas = _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64)
     dt, t, H, w0 = _inputs(task, etas, t, objective, dtype)
     out = np.empty(etas.shape, dtype=dt)
     flat = etas.ravel()
@@ -183,7 +188,8 @@ def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
 
 def forward(task, etas, t, objective: str = "log", dtype=np.float64) -> np.ndarray:
     """Forward-mode (tangent) meta-gradients in ``dtype`` for many step sizes at once."""
-    etas = _checks.etas(etas)
+    dt = as_dtype(dtype)
+    etas = _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64)
     dt, t, H, w0 = _inputs(task, etas, t, objective, dtype)
     e = etas.ravel().astype(dt)[:, None]
     with np.errstate(all="ignore"):

@@ -29,6 +29,7 @@ from .quadratic import QuadraticTask, Spectrum
 
 DEFAULT_DIGITS = 30
 MAX_DPS = 4000
+MAX_DIGITS = 1000  # leaves room for the guard digits and two doublings below MAX_DPS
 
 
 class CertificationError(ArithmeticError):
@@ -50,6 +51,8 @@ def certified(fn: Callable[[int], "mpmath.mpf"], digits: int, t: int = 1):
     Returns the higher-precision value.
     """
     digits = _checks.positive_int(digits, "digits")
+    if digits > MAX_DIGITS:
+        raise ValueError(f"at most {MAX_DIGITS} certified digits are supported, asked for {digits}")
     dps = digits + 10 + int(math.log10(2 * t + 1))
     while dps <= MAX_DPS:
         lo = fn(dps)

@@ -20,6 +20,7 @@ float64-accurate value, since F'(eta) itself is often far outside float64's rang
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -43,7 +44,8 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     """F(eta) = f(w_{t,eta}) (naive) or G(eta) = (1/t) log F(eta) (log).
 
     method: ``"exact"`` (certified mpmath, ``dps`` significant digits, default 30),
-    ``"float"`` (run the t steps in ``dtype`` and evaluate; may give 0, inf or -inf), or
+    ``"float"`` (run the t steps in ``dtype`` and evaluate; returns what the arithmetic gives,
+    0, inf, -inf or nan included: this method exists to show floats failing), or
     ``"stable"`` (log objective only, float64, never overflows).
     """
     _checks.eta(eta)
@@ -53,9 +55,11 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
         return exact.meta_objective(task, eta, t, objective, _digits(dps))
     if method == "float":
         dt = bp.as_dtype(dtype)
-        H = task.H.astype(dt)
+        H, w = task.H.astype(dt), task.w0.astype(dt)
+        e = _checks.etas(eta, np.longdouble if dt == np.longdouble else np.float64).astype(dt)[()]
         with np.errstate(all="ignore"):
-            w = bp._forward_pass(H, task.w0.astype(dt), dt(eta), t, dt)[t]
+            for _ in range(t):  # no stored trajectory: memory O(d) for any t
+                w = w - e * (H @ w)
             loss = dt(0.5) * (w @ (H @ w))
             return loss if objective == "naive" else np.log(loss) / dt(t)
     if method == "stable":
@@ -86,9 +90,9 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
     if method == "backprop":
         if trace:
             return bp.backprop_trace(task, eta, t, objective, dtype)
-        return bp.backprop(task, float(eta), t, objective, dtype)[()]
+        return bp.backprop(task, eta, t, objective, dtype)[()]
     if method == "forward":
-        return bp.forward(task, float(eta), t, objective, dtype)[()]
+        return bp.forward(task, eta, t, objective, dtype)[()]
     if method == "stable":
         if objective == "naive":
             return stable.naive_gradient(task, eta, t)
@@ -129,19 +133,27 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
     t = _checks.positive_int(t, "t")
     steps = _checks.positive_int(steps, "steps")
     _method(method)
+    bp.as_dtype(dtype)
     eta = _checks.etas(eta0).astype(np.float64)
     if lr is None:
-        def mu(k):
+        def schedule(k):
             return 1.0 / (100.0 * math.sqrt(k))
     elif callable(lr):
-        mu = lr
+        schedule = lr
+    elif isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real):
+        raise ValueError(f"lr must be a positive finite number or a function of k, got {lr!r}")
     else:
-        rate = float(lr)
-        if not (math.isfinite(rate) and rate > 0):
-            raise ValueError(f"lr must be a positive finite number or a function of k, got {lr!r}")
+        def schedule(k):
+            return lr
 
-        def mu(k):
-            return rate
+    def mu(k):
+        rate = schedule(k)
+        if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real) or not (
+                math.isfinite(rate) and rate > 0):
+            raise ValueError(f"lr: the meta step size mu_{k} must be a positive finite number, got {rate!r}")
+        return float(rate)
+
+    mu(1)  # a bad constant fails before any work
     etas = np.empty((steps + 1,) + eta.shape)
     grads = np.empty((steps,) + eta.shape)
     etas[0] = eta

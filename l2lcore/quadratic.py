@@ -8,11 +8,12 @@ the spectrum, e.g. f(w_{t,eta}) = 1/2 sum_i c_i^2 lambda_i (1 - eta lambda_i)^(2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import mpmath
 import numpy as np
 
-from ._checks import positive_int
+from ._checks import positive_int, seed_int
 
 ENSEMBLES = ("paper", "code")
 
@@ -55,8 +56,12 @@ class QuadraticTask:
         if not np.any(w0):
             raise ValueError("w0 must be nonzero")
         lam, U = np.linalg.eigh(H)
-        if not lam[0] > 0:
-            raise ValueError(f"H must be positive definite; its smallest eigenvalue is {lam[0]:.3e}")
+        # eigh's eigenvalues are exact for a matrix within about d eps ||H|| of H: outside that
+        # margin the sign of the smallest one is settled; inside it, exact arithmetic decides.
+        margin = 4 * H.shape[0] * np.finfo(np.float64).eps * max(abs(lam[0]), abs(lam[-1]))
+        if not (lam[0] > margin or (lam[0] > -margin and _exactly_positive_definite(H))):
+            raise ValueError(f"H must be positive definite; its smallest eigenvalue is {lam[0]:.3e}"
+                             f" (float64 rounding margin {margin:.1e})")
         H.setflags(write=False)
         w0.setflags(write=False)
         object.__setattr__(self, "H", H)
@@ -74,6 +79,7 @@ class QuadraticTask:
         Gaussian and w_0 standard Gaussian (not normalised).
         """
         d = positive_int(d, "d")
+        seed = seed_int(seed)
         if ensemble not in ENSEMBLES:
             raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
         rng = np.random.default_rng(seed)
@@ -123,10 +129,15 @@ class QuadraticTask:
         return float(min(abs(c[0]), abs(c[-1])))
 
     def theorem4_scale(self) -> float:
-        """L^3 / (c_min^2 alpha (L - alpha)): Theorem 4's bound on |G'| up to a constant."""
+        """L^3 / (c_min^2 alpha (L - alpha)) with c_min taken for the unit start w_0 / ||w_0||.
+
+        Theorem 4's bound on |G'| up to a constant. The theorem assumes ||w_0|| = 1; G' does not
+        depend on ||w_0|| (it only shifts log F), so the bound is stated for the normalised start.
+        """
         if self.L == self.alpha:
             raise ValueError("L == alpha: Theorem 4's scale L^3/(c_min^2 alpha (L - alpha)) is infinite")
-        return self.L**3 / (self.c_min**2 * self.alpha * (self.L - self.alpha))
+        c_min_unit = self.c_min / float(np.linalg.norm(self.w0))
+        return self.L**3 / (c_min_unit**2 * self.alpha * (self.L - self.alpha))
 
     def spectrum(self, dps: int) -> Spectrum:
         """lambda_i and c_i^2 of the exact entries of H, w_0, computed by mpmath at ``dps`` digits.
@@ -147,7 +158,35 @@ class QuadraticTask:
         return self._cache[dps]
 
 
+EXACT_PD_MAX_D = 64
+
+
+def _exactly_positive_definite(H: np.ndarray) -> bool:
+    """Whether the exact entries of H form a positive definite matrix: every pivot of the
+    symmetric elimination H = L D L^T is positive, in rational arithmetic.
+
+    Only asked when float64 cannot decide; above EXACT_PD_MAX_D the cost is refused instead.
+    """
+    d = H.shape[0]
+    if d > EXACT_PD_MAX_D:
+        raise ValueError(f"H is too close to singular for float64 to decide positive definiteness, "
+                         f"and d = {d} > {EXACT_PD_MAX_D} is too large for the exact check")
+    A = [[Fraction(x) for x in row] for row in H.tolist()]
+    for k in range(d):
+        if A[k][k] <= 0:
+            return False
+        for i in range(k + 1, d):
+            f = A[i][k] / A[k][k]
+            if f:
+                for j in range(k + 1, i + 1):
+                    A[i][j] -= f * A[k][j]
+                    A[j][i] = A[i][j]
+    return True
+
+
 def _as_float64_array(x, name: str) -> np.ndarray:
+    if np.iscomplexobj(x):
+        raise ValueError(f"{name} must be real; it has complex entries")
     try:
         a = np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:

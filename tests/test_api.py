@@ -1,4 +1,6 @@
 """The public API: construction, random ensembles, and every ValueError path."""
+from fractions import Fraction
+
 import mpmath
 import numpy as np
 import pytest
@@ -39,6 +41,10 @@ def test_random_ensembles():
         (np.eye(2), np.array([1.0, np.inf]), "non-finite"),
         (np.eye(2), np.zeros(2), "nonzero"),
         ("abc", np.ones(2), "real numbers"),
+        (np.eye(2) * (1 + 1j), np.ones(2), "real"),
+        # X X^T with X 4 x 3 of integers: singular exactly, though eigh gives a tiny positive eigenvalue
+        (np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 0, 1.0]]) @ np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 0, 1.0]]).T,
+         np.ones(4), "positive definite"),
     ],
 )
 def test_invalid_tasks_are_rejected(H, w0, message):
@@ -50,6 +56,24 @@ def test_invalid_tasks_are_rejected(H, w0, message):
 def test_invalid_random_arguments(d, ensemble, message):
     with pytest.raises(ValueError, match=message):
         QuadraticTask.random(d, 0, ensemble)
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, "a", -1, True])
+def test_random_tasks_need_an_explicit_integer_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        QuadraticTask.random(3, seed)
+
+
+def test_theorem4_scale_needs_two_distinct_eigenvalues():
+    with pytest.raises(ValueError, match="L == alpha"):
+        QuadraticTask(np.eye(2), np.ones(2)).theorem4_scale()
+
+
+def test_theorem4_scale_is_that_of_the_unit_start():
+    """G' does not depend on ||w_0||, and neither does the bound."""
+    task = QuadraticTask(np.diag([3.0, 2.0, 1.0]), np.array([0.6, 0.0, 0.8]))
+    longer = QuadraticTask(task.H, 5 * task.w0)
+    assert longer.theorem4_scale() == pytest.approx(task.theorem4_scale()) == pytest.approx(27 / (0.36 * 2))
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +119,16 @@ def test_invalid_objective_method_dtype(task):
         meta_gradient(task, 0.1, 5, "naive", "stable-forward")
     with pytest.raises(ValueError, match="dps"):
         meta_gradient(task, 0.1, 5, "log", dps=0)
+    with pytest.raises(ValueError, match="certified digits"):
+        meta_gradient(task, 0.1, 5, "log", dps=5000)
+    with pytest.raises(ValueError, match="dtype"):
+        meta_gradient(task, 0.1, 5, "log", "backprop", dtype=None)
+    with pytest.raises(ValueError, match="method"):
+        meta_objective(task, 0.1, 5, "naive", "stable")
+    with pytest.raises(ValueError, match="eta \\* L overflows"):
+        meta_gradient(task, 1.7e308, 5, "log", "stable")
+    with pytest.raises(ValueError, match="eta \\* L overflows"):
+        meta_gradient(task, 1.7e308, 5, "log", "stable-forward")
     with pytest.raises(ValueError, match="spectrum"):
         l2lcore.stable.log_gradient(task, 0.1, 5, spectrum="lapack")
 
@@ -105,6 +139,22 @@ def test_zero_loss_is_reported_not_nan():
         meta_gradient(task, 0.5, 3, "log")
     with pytest.raises(ValueError, match="f\\(w_t\\) = 0"):
         meta_gradient(task, 0.5, 3, "log", "stable")
+    with pytest.raises(ValueError, match="w_k = 0"):
+        meta_gradient(task, 0.5, 3, "log", "stable-forward")
+
+
+def test_condition_numbers_beyond_the_stable_range_are_refused():
+    task = QuadraticTask(np.diag([1e200, 1.0]), np.ones(2))
+    with pytest.raises(ValueError, match="condition number"):
+        meta_gradient(task, 1e-201, 5, "log", "stable")
+
+
+def test_long_double_step_sizes_convert_exactly():
+    task = QuadraticTask(np.diag([3.0, 1.0]), np.array([0.6, 0.8]))
+    eta = np.longdouble(1) / 10
+    want = meta_gradient(task, Fraction(*eta.as_integer_ratio()), 5, "log")
+    assert meta_gradient(task, eta, 5, "log") == want != meta_gradient(task, 0.1, 5, "log")
+    assert meta_gradient(task, eta, 5, "log", "backprop", dtype=np.longdouble) == pytest.approx(float(want), rel=1e-17)
 
 
 def test_invalid_meta_descent_arguments(task):
@@ -112,6 +162,12 @@ def test_invalid_meta_descent_arguments(task):
         meta_descent(task, 10, 0.1, 0)
     with pytest.raises(ValueError, match="lr"):
         meta_descent(task, 10, 0.1, 5, lr=-1.0)
+    with pytest.raises(ValueError, match="lr"):
+        meta_descent(task, 10, 0.1, 5, lr=True)
+    with pytest.raises(ValueError, match="mu_3"):
+        meta_descent(task, 10, 0.1, 5, lr=lambda k: 0.01 if k < 3 else float("nan"))
+    with pytest.raises(ValueError, match="dtype"):
+        meta_descent(task, 10, 0.1, 5, dtype=np.int32)
     with pytest.raises(ValueError, match="etas"):
         meta_descent(task, 10, [], 5)
     with pytest.raises(ValueError, match="method"):

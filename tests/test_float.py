@@ -82,3 +82,26 @@ def test_lower_precisions_are_supported(task):
     for dtype in (np.float16, np.longdouble):
         value = l2lcore.meta_gradient(task, 0.5 / task.L, 5, "log", "backprop", dtype=dtype)
         assert value.dtype == dtype
+
+
+def test_float_meta_objective_is_exact_in_range_and_reports_overflow(task):
+    for objective in ("naive", "log"):
+        eta = 0.5 / task.L
+        got = l2lcore.meta_objective(task, eta, 50, objective, "float")
+        assert isinstance(got, np.float64)
+        assert abs(got - float(l2lcore.meta_objective(task, eta, 50, objective))) <= 1e-12 * abs(got)
+    assert l2lcore.meta_objective(task, 3 / task.L, 540, "naive", "float") == np.inf  # w_t ~ 2^540 is finite, f is not
+    assert np.isnan(l2lcore.meta_objective(task, 3 / task.L, 2000, "naive", "float"))  # w_t itself: inf - inf
+    assert l2lcore.meta_objective(task, 3 / task.L, 2000, "naive", "float", dtype=np.float32).dtype == np.float32
+    assert l2lcore.meta_objective(task, 0.5 / task.L, 10**5, "log", "float") == -np.inf
+
+
+def test_long_double_trace_measures_beyond_float64_range(task):
+    """Long double reaches ~1e4932: the trace must not clip its magnitudes to float64's range."""
+    eta, t = 3.0 / task.L, 1500
+    trace = l2lcore.meta_gradient(task, eta, t, "log", "backprop", dtype=np.longdouble, trace=True)
+    want = l2lcore.exact.log10_intermediates(task, eta, t, [t])["state"][0]
+    if np.finfo(np.longdouble).maxexp <= 1024:
+        pytest.skip("long double is float64 on this platform")
+    assert trace.first_out_of_range is None and float(want) > 308
+    assert abs(trace.state[t] - float(want)) < 1e-9
