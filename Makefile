@@ -15,17 +15,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# jupyter-cache keys on notebook code only: when l2lcore or the pins change, outputs of
-# unchanged chapters would be stale, so the cache and the doctrees are wiped first.
-HASH_INPUTS := $(sort $(wildcard l2lcore/*.py)) requirements.txt _config.yml references.bib
+# jupyter-cache keys on notebook code only: when l2lcore, the book's extension, the pins or
+# the configuration change, outputs of unchanged chapters would be stale, so everything is
+# executed afresh. The key (file names and contents) is taken once, before the build.
+HASH_INPUTS = $(sort $(shell find l2lcore book/_ext -name '*.py')) requirements.txt _config.yml _toc.yml references.bib
 book: $(STAMP)
-	@h=$$(cat $(HASH_INPUTS) | sha256sum | cut -c1-16); \
+	@h=$$(sha256sum $(HASH_INPUTS) | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.l2lcore-hash 2>/dev/null)" != "$$h" ]; then \
 	  echo "l2lcore or configuration changed: executing every chapter afresh"; \
 	  rm -rf _build; \
-	fi
-	$(BIN)/jupyter-book build . --builder html -W --keep-going
-	@cat $(HASH_INPUTS) | sha256sum | cut -c1-16 > _build/.l2lcore-hash
+	fi; \
+	$(BIN)/jupyter-book build . --builder html -W --keep-going && echo "$$h" > _build/.l2lcore-hash
 	@echo "Open _build/html/index.html in a browser."
 
 test: $(STAMP)
