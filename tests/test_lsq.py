@@ -14,9 +14,10 @@ def one_blas_thread():
         yield
 
 
-def _etas_with_truncation(spec, sigma, t, size=30):
-    """A grid from tiny steps to steps past 2/lambda_max, where the rule must fire."""
-    return np.geomspace(1e-3, 3.0 / spec.lam.max(), size)
+def _etas_with_truncation(spec, sigma, t, size=40):
+    """A grid from tiny steps (1e-6, where 1 - q^t cancels) to steps past 2/lambda_max, where the
+    rule must fire."""
+    return np.geomspace(1e-6, 3.0 / spec.lam.max(), size)
 
 
 # ------------------------------------------------------------------------- sampler, seeds
@@ -45,10 +46,11 @@ def test_seeds_are_per_task_and_reproducible():
 # --------------------------------------------------------------------- spectral vs unrolled
 
 
-@pytest.mark.parametrize("d, n, sigma", [(30, 12, 1.0), (12, 40, 0.5), (20, 20, 2.0)])
-def test_spectral_path_equals_unrolled_gd(d, n, sigma):
-    """w_t, every ||w_k||, the truncation decision and both meta-losses agree to 1e-10."""
-    t = 25
+@pytest.mark.parametrize("d, n, sigma, t", [(30, 12, 1.0, 25), (12, 40, 0.5, 25), (20, 20, 2.0, 25),
+                                           (200, 200, 8.0, 40)])
+def test_spectral_path_equals_unrolled_gd(d, n, sigma, t):
+    """w_t, every ||w_k||, the truncation decision and both meta-losses agree to 1e-10, for
+    eta from 1e-6 up; n = d makes lambda_min tiny, where 1 - q^t cancels worst."""
     task = lsq.sample_task(d, n, sigma, np.random.default_rng(d * n))
     spec = lsq.gd_spectrum(task.X, task.y)
     etas = _etas_with_truncation(spec, sigma, t)
@@ -59,6 +61,7 @@ def test_spectral_path_equals_unrolled_gd(d, n, sigma):
     n1 = n // 2
     tbv = lsq.spectral_meta_loss(lsq.prepare_tbv(task, n1), etas, t)
     assert 0 < truncated.sum() < etas.size
+    assert etas[0] <= 1e-6
     for i, eta in enumerate(etas):
         run = lsq.gd_unrolled(task.X, task.y, eta, t, sigma)
         assert (run.truncated_at is not None) == truncated[i]
@@ -70,6 +73,24 @@ def test_spectral_path_equals_unrolled_gd(d, n, sigma):
         half = lsq.gd_unrolled(task.X[:n1], task.y[:n1], eta, t, sigma)
         valid_loss = np.sum((task.y[n1:] - task.X[n1:] @ half.w) ** 2) / (2 * (n - n1))
         assert tbv[i] == pytest.approx(valid_loss, rel=1e-10)
+
+
+def test_one_minus_q_to_the_k_keeps_full_relative_accuracy():
+    """1 - (1 - x)^k against exact rational arithmetic, from x = 1e-12 (where the subtraction
+    1 - q^k would lose 12 digits) past x = 2 (q < -1, a diverging step)."""
+    from fractions import Fraction
+
+    x = np.array([1e-12, 1e-9, 1e-6, 1e-3, 0.1, 0.5, 0.9, 1.0, 1.3, 1.9, 1.99, 2.0, 2.1, 3.0])
+    for k in (1, 2, 7, 39, 40, 160):
+        q, gap = lsq._power_and_gap(1.0 - x, x, k)
+        # q = 1 - x is rounded; the exact reference uses the same rounded q and the exact x.
+        exact_q = [float(Fraction(v) ** k) for v in 1.0 - x]
+        exact_gap = np.array([float(1 - (1 - Fraction(v)) ** k) for v in x])
+        np.testing.assert_allclose(q, exact_q, rtol=1e-13)
+        # Relative to 1 - q^k itself; where q^k is near 1 in size (x near 2) relative to q^k,
+        # the conditioning of 1 - q^k in q (q = 1 - x carries a rounding of 1 ulp).
+        scale = np.maximum(np.abs(exact_gap), k * np.abs(exact_q) * (x > 1))
+        assert np.all(np.abs(gap - exact_gap) <= 1e-13 * scale), (k, gap, exact_gap)
 
 
 def test_truncation_fires_mid_run_even_if_w_t_is_small():
@@ -85,6 +106,20 @@ def test_truncation_fires_mid_run_even_if_w_t_is_small():
     assert norms[1] >= 40 * sigma > norms[-1]
     assert lsq.gd_truncated(spec, [1.9], 40, sigma)[0]
     np.testing.assert_array_equal(lsq.gd_weights(spec, [1.9], 40, sigma)[0], [40.0, 0.0])
+
+
+def test_truncation_while_every_q_is_positive():
+    """||X^+ y|| = 50 sigma > 40 sigma: a slow run toward it crosses 40 sigma with every
+    q_j = 1 - eta lambda_j in (0, 1), so the rule must fire although no step overshoots."""
+    sigma, n, t = 1.0, 2, 200
+    X = np.sqrt(n) * np.diag([1.0, 0.1])  # lambda = 1 and 0.01
+    y = np.sqrt(n) * np.array([0.0, 5.0])  # w along the small direction, ||X^+ y|| = 50
+    etas = np.array([1e-6, 0.3, 0.6, 0.9, 0.99, 1.5, 2.5])
+    spec = lsq.gd_spectrum(X, y)
+    truncated = lsq.gd_truncated(spec, etas, t, sigma)
+    expected = [lsq.gd_unrolled(X, y, eta, t, sigma).truncated_at is not None for eta in etas]
+    np.testing.assert_array_equal(truncated, expected)
+    assert truncated[etas == 0.99] and not truncated[etas == 0.3]
 
 
 def test_meta_gradient_matches_finite_differences():
