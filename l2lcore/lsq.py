@@ -57,6 +57,8 @@ def check_sigma(sigma) -> float:
 
 def check_grid(etas) -> np.ndarray:
     """A non-empty 1-d float64 grid of finite step sizes, each > 0."""
+    if etas is None:
+        raise ValueError("etas must be a grid of step sizes (a 1-d sequence of numbers > 0), got None")
     a = _nonneg_etas(etas)
     if a.ndim != 1:
         raise ValueError(f"etas must be a 1-d grid, got shape {a.shape}")
@@ -66,18 +68,28 @@ def check_grid(etas) -> np.ndarray:
 
 
 def check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+    """seed as an int >= 0. As for the sizes d, n, m (see ``positive_int``), an integral float
+    such as 1.0 is accepted and 1.5, True or None are not."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Real):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, numbers.Integral) and not (math.isfinite(seed) and float(seed).is_integer()):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
 def check_split(split, n: int) -> tuple[int, int]:
-    """(n1, n2) with n1 = round(split * n) training and n2 = n - n1 validation samples."""
+    """(n1, n2): n1 = floor(split * n + 1/2) training and n2 = n - n1 validation samples.
+
+    Halves round up (n = 5, split = 0.5 gives n1 = 3, n2 = 2), unlike Python's round(), which
+    rounds halves to even. Both must be at least 1.
+    """
     if isinstance(split, (bool, np.bool_)) or not isinstance(split, numbers.Real):
         raise ValueError(f"split must be a real number in (0, 1), got {split!r}")
     if not (math.isfinite(split) and 0 < split < 1):
         raise ValueError(f"split must lie strictly between 0 and 1, got {split!r}")
-    n1 = round(split * n)
+    n1 = math.floor(split * n + 0.5)
     if n1 == 0 or n1 == n:
         raise ValueError(
             f"split={split} of n={n} samples leaves n1={n1} training and {n - n1} validation "
@@ -457,18 +469,31 @@ def gd_meta_objectives(d: int, n: int, sigma: float, t: int, m: int, etas, seed:
                        split: float = 0.5, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(F_hat_TbT(eta), F_hat_TbV(eta)) on the grid: meta-losses averaged over m training tasks.
 
-    Both use the same m tasks of n samples: TbT trains on all n, TbV on the first n1 = round(split n)
-    and validates on the other n - n1. Tasks are drawn one at a time so memory stays O(n d).
+    Both use the same m tasks of n samples: TbT trains on all n, TbV on the first n1 = floor(split n + 1/2)
+    (:func:`check_split`) and validates on the other n - n1. Tasks are drawn one at a time so memory stays O(n d).
     """
-    d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
+    tbt, tbv = gd_meta_objectives_over_t(d, n, sigma, [t], m, etas, seed, split, progress)
+    return tbt[0], tbv[0]
+
+
+def gd_meta_objectives_over_t(d: int, n: int, sigma: float, ts, m: int, etas, seed: int,
+                              split: float = 0.5, progress: bool = False):
+    """:func:`gd_meta_objectives` for several horizons t on the same m tasks, each task drawn and
+    decomposed once: arrays of shape (len(ts), len(etas)) for TbT and TbV."""
+    d, n, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (m, "m")))
+    ts = [positive_int(t, "t") for t in ts]
+    if not ts:
+        raise ValueError("ts is empty")
     sigma, etas = check_sigma(sigma), check_grid(etas)
     n1, _ = check_split(split, n)
-    tbt = np.zeros(etas.size)
-    tbv = np.zeros(etas.size)
+    tbt = np.zeros((len(ts), etas.size))
+    tbv = np.zeros((len(ts), etas.size))
     for ss in _progress(task_seeds(seed, m, 0), m, "GD meta-objectives", progress):
         task = sample_task(d, n, sigma, np.random.default_rng(task_streams(ss)[0]))
-        tbt += spectral_meta_loss(prepare_tbt(task), etas, t)
-        tbv += spectral_meta_loss(prepare_tbv(task, n1), etas, t)
+        prepared = prepare_tbt(task), prepare_tbv(task, n1)
+        for i, t in enumerate(ts):
+            tbt[i] += spectral_meta_loss(prepared[0], etas, t)
+            tbv[i] += spectral_meta_loss(prepared[1], etas, t)
     return tbt / m, tbv / m
 
 
@@ -560,8 +585,8 @@ def evaluate_learned(fit, d: int, n: int, sigma: float, t: int, etas: dict, seed
 def compare_tbt_tbv(d, n, sigma, t, m, etas, seed, n_test=10, split=0.5) -> dict:
     """Learn eta by grid search on F_hat_TbT(n) and on F_hat_TbV(n1, n - n1), then test both.
 
-    Meta-training: m tasks of n samples; TbV uses n1 = round(split * n) of them for training and
-    the rest for validation. Testing: n_test fresh tasks, each trained by GD for t steps on n
+    Meta-training: m tasks of n samples; TbV uses n1 = floor(split * n + 1/2) of them for training
+    and the rest for validation (:func:`check_split`). Testing: n_test fresh tasks, each trained by GD for t steps on n
     samples at the learned eta and measured on n fresh samples.
 
     Returned keys: ``etas`` (the grid), ``meta_tbt``, ``meta_tbv`` (F_hat on the grid),
@@ -597,25 +622,37 @@ def compare_with(meta_objectives, fit, d, n, sigma, t, m, etas, seed, n_test, sp
 
 @dataclass(frozen=True)
 class HorizonSweep:
-    """Grid minimizers eta*_TbT and eta*_TbV of the meta-objectives for each horizon t."""
+    """Grid minimizers eta*_TbT and eta*_TbV of the meta-objectives for each horizon t, and the
+    ends of the grid they were searched on (a minimizer at an end is a bound, not a minimum)."""
 
     ts: np.ndarray
     eta_tbt: np.ndarray
     eta_tbv: np.ndarray
+    grid_min: float = 0.0
+    grid_max: float = math.inf
+
+    def inside(self, which: str) -> np.ndarray:
+        """Which grid minimizers of ``which`` ("tbt" or "tbv") lie strictly inside the grid."""
+        eta = {"tbt": self.eta_tbt, "tbv": self.eta_tbv}[which]
+        return (eta > self.grid_min) & (eta < self.grid_max)
 
 
 def sweep_horizon(d, n, sigma, ts, m, etas, seed, split=0.5,
                   meta_objectives=gd_meta_objectives) -> HorizonSweep:
     """eta*_TbT(t) and eta*_TbV(t) on one set of m tasks; ``meta_objectives`` is
-    :func:`gd_meta_objectives` or :func:`l2lcore.lsq_sgd.sgd_meta_objectives`."""
+    :func:`gd_meta_objectives` (then each task is decomposed once for all t) or
+    :func:`l2lcore.lsq_sgd.sgd_meta_objectives`."""
     ts = [positive_int(t, "t") for t in ts]
     if not ts:
         raise ValueError("ts is empty")
     etas = check_grid(etas)
-    best = [[etas[np.argmin(F)] for F in meta_objectives(d, n, sigma, t, m, etas, seed, split)]
-            for t in ts]
+    if meta_objectives is gd_meta_objectives:
+        objectives = zip(*gd_meta_objectives_over_t(d, n, sigma, ts, m, etas, seed, split))
+    else:
+        objectives = (meta_objectives(d, n, sigma, t, m, etas, seed, split) for t in ts)
+    best = [[etas[np.argmin(F)] for F in pair] for pair in objectives]
     tbt, tbv = np.array(best).T
-    return HorizonSweep(np.array(ts), tbt, tbv)
+    return HorizonSweep(np.array(ts), tbt, tbv, float(etas.min()), float(etas.max()))
 
 
 def _spread(x) -> float:

@@ -82,7 +82,8 @@ def sgd_meta_objectives(d: int, n: int, sigma: float, t: int, m: int, etas, seed
     """(F_hat_TbT(eta), F_hat_TbV(eta)) with SGD inner runs, on the same m tasks as the GD version.
 
     TbT runs t SGD steps on all n samples and scores the training loss; TbV runs t steps on the
-    first n1 = round(split n) samples and scores the loss on the other n - n1.
+    first n1 = floor(split n + 1/2) samples (:func:`l2lcore.lsq.check_split`) and scores the loss
+    on the other n - n1.
     """
     d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
     sigma, etas = check_sigma(sigma), check_grid(etas)

@@ -221,12 +221,30 @@ GOOD = dict(d=10, n=6, sigma=1.0, t=5, m=2, etas=[0.01, 0.1], seed=0, n_test=2, 
         ({"n": 1}, "TbV needs at least one of each"),
         ({"seed": -1}, "seed must be a non-negative integer"),
         ({"seed": 1.5}, "seed must be a non-negative integer"),
+        ({"seed": None}, "seed must be a non-negative integer"),
+        ({"seed": True}, "seed must be a non-negative integer"),
+        ({"etas": None}, "etas must be a grid of step sizes.*got None"),
     ],
 )
 @pytest.mark.parametrize("compare", [lsq.compare_tbt_tbv, lsq_sgd.compare_tbt_tbv_sgd])
 def test_bad_arguments_raise_value_errors(compare, change, message):
     with pytest.raises(ValueError, match=message):
         compare(**{**GOOD, **change})
+
+
+def test_integral_floats_are_accepted_alike_for_sizes_and_seed():
+    """n = 6.0, m = 2.0 and seed = 0.0 mean 6, 2 and 0, consistently."""
+    a = lsq.compare_tbt_tbv(**GOOD)
+    b = lsq.compare_tbt_tbv(**{**GOOD, "n": 6.0, "m": 2.0, "seed": 0.0})
+    np.testing.assert_array_equal(a["meta_tbv"], b["meta_tbv"])
+    assert a["test_err_tbt"] == b["test_err_tbt"]
+
+
+@pytest.mark.parametrize("n, split, n1", [(5, 0.5, 3), (25, 0.5, 13), (100, 0.5, 50), (7, 0.3, 2),
+                                          (10, 0.25, 3), (3, 0.5, 2)])
+def test_split_rounds_halves_up(n, split, n1):
+    """n1 = floor(split n + 1/2), not Python's round-half-to-even (which gives 2 for n = 5)."""
+    assert lsq.check_split(split, n) == (n1, n - n1)
 
 
 def test_other_value_errors():
