@@ -72,6 +72,7 @@ class Split:
 
 def load(dataset: str = "digits", mnist_path=None, seed: int = 0) -> Corpus:
     """The corpus named ``dataset``; ``seed`` fixes the pool/test split of ``"digits"``."""
+    seed = check_seed(seed)
     if dataset == "digits":
         if mnist_path is not None:
             raise ValueError("mnist_path is only used with dataset='mnist'")
@@ -143,8 +144,17 @@ def load_mnist(path) -> Corpus:
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"MNIST {part} images {x.shape} and labels {y.shape} do not match")
-        if len(y) == 0 or y.min() < 0 or y.max() >= N_CLASSES:
-            raise ValueError(f"MNIST {part} labels must be integers 0..{N_CLASSES - 1}")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)) \
+                or not np.all(np.isfinite(x)):
+            raise ValueError(f"MNIST {part} images must be finite numbers, got dtype {x.dtype}")
+        if len(y) == 0 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+            raise ValueError(f"MNIST {part} labels must be integers 0..{N_CLASSES - 1}, got dtype {y.dtype}")
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+            raise ValueError(f"MNIST {part} labels must be integers 0..{N_CLASSES - 1}, found {bad!r}")
+        if y.min() < 0 or y.max() >= N_CLASSES:
+            raise ValueError(f"MNIST {part} labels must be integers 0..{N_CLASSES - 1}, "
+                             f"found values from {y.min()} to {y.max()}")
 
     def images(x):
         x = x.reshape(len(x), -1).astype(np.float32)
@@ -163,13 +173,20 @@ def noisy_labels(y: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarra
 
 
 def check_noise(p) -> float:
-    try:
-        p = float(p)
-    except (TypeError, ValueError):
-        raise ValueError(f"noise must be a probability in [0, 1], got {p!r}") from None
+    """``p`` as a float, or ValueError unless it is a real number in [0, 1] (not a bool or a string)."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise ValueError(f"noise must be a probability in [0, 1] given as a number, got {p!r}")
+    p = float(p)
     if not 0.0 <= p <= 1.0:  # also rejects nan
         raise ValueError(f"noise must be a probability in [0, 1], got {p!r}")
     return p
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or ValueError unless it is a non-negative integer (numpy seeds must be)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def split(corpus: Corpus, n_train: int, n_valid: int, noise: float, seed: int) -> Split:
@@ -179,6 +196,7 @@ def split(corpus: Corpus, n_train: int, n_valid: int, noise: float, seed: int) -
     TbT(n), TbT(2n) and TbV(n + n) share their first n training samples.
     """
     noise = check_noise(noise)
+    seed = check_seed(seed)
     for name, n in (("n_train", n_train), ("n_valid", n_valid)):
         if isinstance(n, bool) or int(n) != n or n < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
