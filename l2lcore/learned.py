@@ -335,6 +335,8 @@ def _adam(theta, adam, grad, it, lr, b1=0.9, b2=0.999, eps=1e-8):
 
 def _pad(x, y, size):
     """Rows of (x, y) zero-padded to ``size`` and a 0/1 mask, so every set has one shape."""
+    if len(y) > size:
+        raise ValueError(f"cannot pad {len(y)} samples to {size} rows; pass size >= every set's length")
     xp = np.zeros((size, x.shape[1]), np.float32)
     yp = np.zeros(size, np.int32)
     xp[: len(y)], yp[: len(y)] = x, y
@@ -442,6 +444,11 @@ def _setup(dataset, mnist_path, scale, seed, overrides):
     return b, corpus, Network((corpus.n_features, *b.hidden_layers, digits.N_CLASSES))
 
 
+def _rows(corpus) -> int:
+    """Rows every padded set gets: the pool or the test set, whichever is larger (MNIST files vary)."""
+    return max(corpus.n_pool, len(corpus.y_test))
+
+
 def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: int = 5, scale: str = "book",
                    *, seed: int = 0, mnist_path=None, spec: OptimizerSpec | None = None,
                    progress: bool | None = None, **budget_overrides) -> dict:
@@ -466,7 +473,11 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
         meta[name]    {"loss", "grad_norm"}: (meta_iters,) meta-training history (learned settings)
         thetas[name]  the learned optimizer's meta-parameters (dict of arrays)
         sgd           {"grid": (G,), "valid_loss": (G,), "step": float}
-        config        dataset, n, n_train_eval, sizes per setting, noise, seeds, scale, budget fields
+        config        dataset, n, n_train_eval, sizes per setting, noise, seeds, scale, budget fields,
+                      clean_label_frac (share of the evaluation training labels that the noise left correct)
+
+    ``seed`` (a non-negative integer) fixes everything random: the digits' pool/test split, the
+    training/validation sample and its label noise, meta-training, SGD tuning and evaluation.
     """
     b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     noise = digits.check_noise(noise)
@@ -489,21 +500,25 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     split_seed = seed  # one split per seed: the smaller training sets are prefixes of the larger
 
     ev = digits.split(corpus, eval_n, 0, noise, split_seed)
-    eval_data = _data(ev.x_train, ev.y_train, ev.x_train, ev.y_train, ev.x_test, ev.y_test, pool)
+    # Same seed, no noise: the same samples with their true labels. A network that predicted every
+    # true label would score exactly this training accuracy on the noisy labels.
+    clean_frac = float(np.mean(ev.y_train == digits.split(corpus, eval_n, 0, 0.0, split_seed).y_train))
+    rows = _rows(corpus)
+    eval_data = _data(ev.x_train, ev.y_train, ev.x_train, ev.y_train, ev.x_test, ev.y_test, rows)
     out = {"steps": np.arange(1, b.steps // b.record_every + 1) * b.record_every,
            "settings": (*plans, "SGD"), "curves": {}, "final": {}, "summary": {}, "meta": {}, "thetas": {}}
 
     for name, (n_tr, n_va, target) in plans.items():
         sp = digits.split(corpus, n_tr, n_va, noise, split_seed)
         xt, yt = (sp.x_train, sp.y_train) if target == "train" else (sp.x_valid, sp.y_valid)
-        data = _data(sp.x_train, sp.y_train, xt, yt, sp.x_test, sp.y_test, pool)
+        data = _data(sp.x_train, sp.y_train, xt, yt, sp.x_test, sp.y_test, rows)
         theta, hist = meta_train(data, spec, b, net, meta_seed, progress)
         out["thetas"][name], out["meta"][name] = theta, hist
         out["curves"][name] = _rename(_evaluate_steps(theta, eval_data, spec, b, net, eval_seed, np.ones(seeds)))
 
     # SGD = the untrained optimizer with its step scaled; all grid points and runs in one call.
     sp = digits.split(corpus, tune[0], tune[1], noise, split_seed)
-    tune_data = _data(sp.x_train, sp.y_train, sp.x_train, sp.y_train, sp.x_valid, sp.y_valid, pool)
+    tune_data = _data(sp.x_train, sp.y_train, sp.x_train, sp.y_train, sp.x_valid, sp.y_valid, rows)
     grid = np.asarray(b.sgd_grid, np.float64)
     tune_runs = 2
     rec = _evaluate_steps(init_optimizer(spec, 0), tune_data, spec, b, net, tune_seed,
@@ -523,6 +538,7 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
                                 "test_acc_range": float(acc.max() - acc.min()),
                                 "train_acc_mean": float(out["final"][name]["train_acc"].mean())}
     out["config"] = {"dataset": corpus.name, "n": n, "n_train_eval": eval_n, "noise": noise, "seeds": seeds,
+                     "clean_label_frac": clean_frac,
                      "scale": scale, "seed": seed, "sizes": {k: v[:2] for k, v in plans.items()},
                      "network": net.sizes, **{f: getattr(b, f) for f in
                                               ("steps", "unroll", "meta_iters", "tasks", "meta_lr", "clip")}}
@@ -559,35 +575,148 @@ def meta_gradient_norms(dataset: str = "digits", n=300, noise: float = 0.0, unro
     if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps) & (steps > 0)):
         raise ValueError(f"step_sizes must be positive finite numbers, got {step_sizes!r}")
     sp = digits.split(corpus, n, 0, noise, seed)
-    data = _data(sp.x_train, sp.y_train, sp.x_train, sp.y_train, sp.x_test, sp.y_test, corpus.n_pool)
+    data = _data(sp.x_train, sp.y_train, sp.x_train, sp.y_train, sp.x_test, sp.y_test, _rows(corpus))
     theta = init_optimizer(spec, seed) if theta is None else theta
     return np.stack([_grad_norms(data, unrolls, spec, b, net, seed, float(s / spec.base_step), runs, theta)
                      for s in steps])
 
 
-def learned_claims(noisy: dict, full: dict):
-    """The chapter's claims, from a small-data noisy comparison and an all-data one.
+def run_replicates(dataset: str = "digits", n=300, noise: float = 0.0, seeds: int = 5, scale: str = "book",
+                   *, replicates: int = 3, seed: int = 0, **kwargs) -> list:
+    """``replicates`` independent :func:`run_comparison` calls, at seeds seed, seed + 1, ...
 
-    "Spread" is the larger range (max - min over the evaluation runs) of final test accuracy
-    of the two settings compared.
+    Each replicate redraws everything a seed fixes (the digits' pool/test split, the training and
+    validation sample and its label noise, meta-training, SGD tuning, the evaluation runs), so
+    the spread between replicates measures all of that variation, not only the evaluation runs'.
+    Keywords go to :func:`run_comparison`. Returns the list of its results.
+    """
+    replicates = _positive_int(replicates, "replicates")
+    seed = digits.check_seed(seed)
+    return [run_comparison(dataset, n, noise, seeds, scale, seed=seed + i, **kwargs) for i in range(replicates)]
+
+
+def pool_replicates(results) -> dict:
+    """Pool replicates of one comparison (``run_comparison`` results that differ only in ``seed``).
+
+    Returns plain arrays and floats::
+
+        settings, steps, seeds (R,), replicates R, config (the first replicate's, without seed)
+        test_acc[name]   (R,) each replicate's mean final test accuracy over its evaluation runs
+        train_acc[name]  (R,) the same for training accuracy
+        run_range[name]  (R,) each replicate's range (max - min) of final test accuracy over its runs
+        mean[name]       mean of test_acc[name] (every replicate has the same number of runs)
+        train_mean[name] mean of train_acc[name]
+        spread[name]     R >= 2: max - min of test_acc[name] over the replicates (the seed-to-seed
+                         spread of a replicate's mean); R = 1: run_range[name][0], which counts the
+                         evaluation runs only (``spread_kind`` says which)
+        curves[name][k]  (R * runs, records): all runs of all replicates, for plotting
+        sgd_steps        (R,) the tuned SGD step of each replicate
+        clean_label_frac (R,) share of correct labels in each replicate's evaluation training sample
+    """
+    if isinstance(results, dict):
+        results = [results]
+    results = list(results)
+    if not results or not all(isinstance(r, dict) and "summary" in r for r in results):
+        raise ValueError("pool_replicates needs a non-empty list of run_comparison results")
+    first = results[0]
+    strip = lambda c: {k: v for k, v in c["config"].items() if k not in ("seed", "clean_label_frac")}
+    for r in results[1:]:
+        if r["settings"] != first["settings"] or strip(r) != strip(first):
+            raise ValueError("replicates must be the same comparison (settings and config) at different seeds")
+    seeds = [r["config"]["seed"] for r in results]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"replicates must have distinct seeds, got {seeds}")
+    R = len(results)
+    out = {"settings": first["settings"], "steps": first["steps"], "seeds": np.asarray(seeds), "replicates": R,
+           "config": strip(first), "spread_kind": "replicate means" if R >= 2 else "evaluation runs",
+           "sgd_steps": np.asarray([r["sgd"]["step"] for r in results]),
+           "clean_label_frac": np.asarray([r["config"]["clean_label_frac"] for r in results])}
+    for key in ("test_acc", "train_acc", "run_range", "mean", "train_mean", "spread", "curves"):
+        out[key] = {}
+    for name in first["settings"]:
+        te = np.asarray([r["summary"][name]["test_acc_mean"] for r in results])
+        out["test_acc"][name] = te
+        out["train_acc"][name] = np.asarray([r["summary"][name]["train_acc_mean"] for r in results])
+        out["run_range"][name] = np.asarray([r["summary"][name]["test_acc_range"] for r in results])
+        out["mean"][name] = float(te.mean())
+        out["train_mean"][name] = float(out["train_acc"][name].mean())
+        out["spread"][name] = float(te.max() - te.min()) if R >= 2 else float(out["run_range"][name][0])
+        out["curves"][name] = {k: np.concatenate([r["curves"][name][k] for r in results])
+                               for k in first["curves"][name]}
+    return out
+
+
+def compare(pooled: dict, a: str, b: str) -> dict:
+    """Setting ``a`` against ``b``: pooled mean test-accuracy gap a - b, the spread it is judged
+    against (the larger of the two settings' spreads), and the gap in each replicate."""
+    for name in (a, b):
+        if name not in pooled["mean"]:
+            raise ValueError(f"no setting {name!r}; the comparison has {pooled['settings']}")
+    return {"gap": pooled["mean"][a] - pooled["mean"][b],
+            "spread": max(pooled["spread"][a], pooled["spread"][b]),
+            "gaps": pooled["test_acc"][a] - pooled["test_acc"][b]}
+
+
+def replicate_rows(pooled: dict, a: str, b: str) -> list:
+    """One row per replicate: seed, mean test accuracy of ``a`` and ``b``, their gap, the larger of
+    the two ranges over that replicate's evaluation runs, and whether the gap exceeds it."""
+    c = compare(pooled, a, b)
+    rows = []
+    for i, seed in enumerate(pooled["seeds"]):
+        within = max(pooled["run_range"][a][i], pooled["run_range"][b][i])
+        rows.append({"seed": int(seed), a: float(pooled["test_acc"][a][i]), b: float(pooled["test_acc"][b][i]),
+                     "gap": float(c["gaps"][i]), "run_range": float(within), "beyond": bool(c["gaps"][i] > within)})
+    return rows
+
+
+def norm_growth(norms, unrolls, start=8, factor=2.0) -> dict:
+    """Summaries of :func:`meta_gradient_norms` output (steps, runs, unrolls) for the chapter.
+
+    ``geo`` (steps, unrolls): geometric mean over runs. ``ratio`` (steps,): geo at the longest
+    unroll over geo at ``start`` (the first unroll if ``start`` is absent). ``onset`` (steps,):
+    the first unroll length whose geo exceeds ``factor`` times the geo at the shortest unroll
+    (0 if none does). ``ratio_of_ratios``: the largest step's ratio over the smallest's.
+    """
+    norms = np.asarray(norms, np.float64)
+    unrolls = list(unrolls)
+    if norms.ndim != 3 or norms.shape[2] != len(unrolls) or not np.all(np.isfinite(norms) & (norms > 0)):
+        raise ValueError(f"norms must be a positive finite (steps, runs, {len(unrolls)}) array, got {norms.shape}")
+    geo = np.exp(np.log(norms).mean(axis=1))
+    i0 = unrolls.index(start) if start in unrolls else 0
+    ratio = geo[:, -1] / geo[:, i0]
+    onset = np.array([next((u for u, g in zip(unrolls, row) if g > factor * row[0]), 0) for row in geo])
+    return {"geo": geo, "start": unrolls[i0], "ratio": ratio, "onset": onset,
+            "ratio_of_ratios": float(ratio[-1] / ratio[0])}
+
+
+def learned_claims(noisy, full):
+    """The chapter's claims, from replicates of the small-data noisy comparison and of the all-data one.
+
+    ``noisy`` and ``full``: lists of at least two :func:`run_comparison` results (independent
+    seeds, see :func:`run_replicates`) or their :func:`pool_replicates`. A setting's value is its
+    pooled mean final test accuracy (mean over replicates of each replicate's mean over its
+    evaluation runs); "spread" is the larger, of the two settings compared, of the range
+    (max - min) of the per-replicate means.
     """
     from .claims import Claim
 
-    def pair(res, a, b):
-        sa, sb = res["summary"][a], res["summary"][b]
-        return sa["test_acc_mean"] - sb["test_acc_mean"], max(sa["test_acc_range"], sb["test_acc_range"])
-
-    if "TbV(n+n)" not in noisy["summary"] or "TbV" not in full["summary"]:
-        raise ValueError("learned_claims needs a run_comparison with an integer n and one with n=None")
-    cn, cf = noisy["config"], full["config"]
+    pn, pf = (x if isinstance(x, dict) and "spread" in x else pool_replicates(x) for x in (noisy, full))
+    if "TbV(n+n)" not in pn["mean"] or "TbV" not in pf["mean"]:
+        raise ValueError("learned_claims needs replicates of a run_comparison with an integer n and of one with n=None")
+    for p in (pn, pf):
+        if p["replicates"] < 2:
+            raise ValueError("learned_claims needs at least two replicates of each comparison (a seed-to-seed spread)")
+    cn, cf = pn["config"], pf["config"]
     claims = []
     for tbt in ("TbT(n)", "TbT(2n)"):
-        gap, spread = pair(noisy, "TbV(n+n)", tbt)
+        c = compare(pn, "TbV(n+n)", tbt)
         claims.append(Claim(
             f"{cn['noise']:.0%} label noise, n={cn['n']}: TbV(n+n) tests better than {tbt} by more than the spread",
-            f"mean test accuracy gap {gap:+.3f}, spread {spread:.3f} ({cn['seeds']} runs)", gap > spread))
-    gap, spread = pair(full, "TbV", "TbT")
+            f"pooled mean test accuracy gap {c['gap']:+.3f}, spread {c['spread']:.3f} "
+            f"({pn['replicates']} seeds x {cn['seeds']} runs)", c["gap"] > c["spread"]))
+    c = compare(pf, "TbV", "TbT")
     claims.append(Claim(
         f"all {cf['n_train_eval']} training samples: TbT and TbV test within the spread",
-        f"|gap| {abs(gap):.3f}, spread {spread:.3f} ({cf['seeds']} runs)", abs(gap) <= spread))
+        f"|pooled gap| {abs(c['gap']):.3f}, spread {c['spread']:.3f} ({pf['replicates']} seeds x {cf['seeds']} runs)",
+        abs(c["gap"]) <= c["spread"]))
     return claims
