@@ -273,21 +273,80 @@ def test_other_value_errors():
 
 
 def test_theorem5_claims_hold():
-    """n = d/2 and large sigma: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t), and the test errors."""
+    """n = d/2: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t) (for several seeds), and the test errors."""
     etas = np.logspace(-6, 0, 121)
-    horizon = lsq.sweep_horizon(100, 50, 8.0, [10, 20, 40, 80], 20, etas, 0)
-    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20) for s in (1.0, 4.0)]
-    claims = lsq.theorem5_claims(horizon, by_sigma)
+    horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
+    seeds = lsq.horizon_over_seeds(100, 50, 2.0, [10, 20, 40, 80], 20, etas, range(5))
+    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20) for s in (1.0, 2.0, 4.0)]
+    claims = lsq.theorem5_claims(horizon, by_sigma, seeds, tbv_sigma_max=2.0)
+    assert len(claims) == 7
     assert all(c.holds for c in claims), claims
+
+
+def test_theorem5_claims_are_not_vacuous():
+    """A TbV that learned the grid floor (w_t ~ 0, error ~ 0.9999 < 1) fails the TbV claims, and
+    so does a sweep whose TbV minimizer sits at the floor for some t."""
+    etas = np.logspace(-6, 0, 121)
+    run = lsq.compare_tbt_tbv(100, 50, 2.0, 40, 20, etas, 0, n_test=20)
+    floor = lsq.evaluate_learned(lambda task, eta, t, rng: lsq.gd_fit(task, eta, t), 100, 50, 2.0, 40,
+                                 {"tbt": run["eta_tbt"], "tbv": 1e-6}, 0, 20)
+    lazy = {**run, **floor, "eta_tbv": 1e-6}
+    assert lazy["test_err_tbv"] < 1  # what the old claim accepted
+    horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
+    by_name = {c.claim: c for c in lsq.theorem5_claims(horizon, [lazy])}
+    tbv_claim = next(c for name, c in by_name.items() if name.startswith("TbV's test error"))
+    assert not tbv_claim.holds
+    stuck = lsq.HorizonSweep(horizon.ts, horizon.eta_tbt, np.where(horizon.ts == 80, 1e-6, horizon.eta_tbv),
+                             horizon.grid_min, horizon.grid_max)
+    assert lsq.one_over_t(horizon) and not lsq.one_over_t(stuck)
 
 
 def test_theorem6_claims_hold():
     """n >> d: TbT's test error approaches d sigma^2 / n and TbV's advantage disappears."""
     etas = np.logspace(-6, 0, 61)
-    by_n = [lsq.compare_tbt_tbv(40, int(r * 40), 1.0, 40, 20, etas, 0, n_test=60)
+    by_n = [lsq.compare_tbt_tbv(40, int(r * 40), 1.0, 40, 20, etas, 0, n_test=100)
             for r in (0.5, 2, 8, 32)]
     claims = lsq.theorem6_claims(by_n)
     assert all(c.holds for c in claims), claims
+
+
+def _fake_runs(means, spread, ns=(20, 80, 320, 1280), d=40):
+    """compare_tbt_tbv-like records whose TbT errors over d sigma^2 / n have the given means."""
+    rng = np.random.default_rng(0)
+    runs = []
+    for n, mean in zip(ns, means):
+        rel = rng.standard_normal(100)
+        rel = mean + spread * (rel - rel.mean()) / rel.std(ddof=1)
+        runs.append({"n": n, "d": d, "sigma": 1.0, "test_errs_tbt": rel * d / n,
+                     "test_rmse_tbt": 1.5 if n < d else 1.0, "test_rmse_tbv": 1.0})
+    return runs
+
+
+def test_theorem6_claims_use_the_confidence_intervals():
+    """A rise the test tasks resolve fails the "falls toward 1" claim; the same rise within the
+    noise does not; an upper end above 1 + eps fails the first claim although the mean is below.
+    (The spread is the standard deviation over 100 test tasks: half-widths of about spread / 5.)"""
+    holds = lambda claims: [c.holds for c in claims[:2]]
+    assert holds(lsq.theorem6_claims(_fake_runs([3.0, 1.5, 1.2, 1.05], 0.05))) == [True, True]
+    assert holds(lsq.theorem6_claims(_fake_runs([3.0, 1.5, 1.2, 1.25], 0.05))) == [False, False]
+    assert holds(lsq.theorem6_claims(_fake_runs([3.0, 1.5, 1.05, 1.08], 0.05))) == [True, False]
+    assert holds(lsq.theorem6_claims(_fake_runs([3.0, 1.5, 1.05, 1.08], 0.15))) == [False, True]
+    assert holds(lsq.theorem6_claims(_fake_runs([3.0, 1.5, 1.5, 1.5], 0.05))) == [False, False]
+
+
+def test_shrinkage_gain_matches_the_best_multiple_of_the_gradient():
+    """E||a X^T y/n - w*||^2 at the best a, by simulation, against 1 - shrinkage_gain."""
+    d, n, sigma = 40, 20, 2.0
+    rng = np.random.default_rng(0)
+    g, w = [], []
+    for _ in range(4000):
+        task = lsq.sample_task(d, n, sigma, rng)
+        g.append(task.X.T @ task.y / n)
+        w.append(task.w_star)
+    g, w = np.array(g), np.array(w)
+    a = np.mean(np.sum(g * w, axis=1)) / np.mean(np.sum(g * g, axis=1))
+    err = np.mean(np.sum((a * g - w) ** 2, axis=1))
+    assert 1 - err == pytest.approx(lsq.shrinkage_gain(d, n, sigma), rel=0.05)
 
 
 def test_sgd_claims_hold():
