@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lsq import (LsqTask, TRUNCATION, check_grid, check_sigma, check_split, compare_with,
-                  sample_task, task_seeds, task_streams)
+from .lsq import (FLAT, HorizonSweep, LsqTask, TRUNCATION, check_grid, check_sigma,
+                  check_split, compare_with, one_over_t, sample_task, task_seeds, task_streams)
 from ._checks import positive_int
 from .claims import Claim
 
@@ -122,17 +122,39 @@ def compare_tbt_tbv_sgd(d, n, sigma, t, m, etas, seed, n_test=10, split=0.5) -> 
     return compare_with(sgd_meta_objectives, sgd_fit, d, n, sigma, t, m, etas, seed, n_test, split)
 
 
-def sgd_claims(by_sigma: list[dict], by_n: list[dict]) -> list[Claim]:
+def sgd_claims(by_sigma: list[dict], by_n: list[dict], horizon: HorizonSweep | None = None,
+               seed_sweeps: dict | None = None) -> list[Claim]:
     """The Theorem 5 and 6 pattern with SGD inside, from :func:`compare_tbt_tbv_sgd` runs.
 
-    ``by_sigma``: n < d at several sigma; ``by_n``: fixed sigma and d, growing n.
+    ``by_sigma``: n < d at several sigma; ``by_n``: fixed sigma and d, growing n; ``horizon``
+    (optional): :func:`l2lcore.lsq.sweep_horizon` with :func:`sgd_meta_objectives`, and
+    ``seed_sweeps`` the same for several seeds (:func:`l2lcore.lsq.horizon_over_seeds`). The
+    horizon claims use :func:`l2lcore.lsq.one_over_t`: t eta*_TbV within a factor FLAT = 2 while
+    t grows at least HORIZON_SPAN = 8 times, and eta*_TbV strictly inside the grid.
     """
     eta_ratio = np.array([r["eta_tbt"] / r["eta_tbv"] for r in by_sigma])
     gap = np.array([r["test_rmse_tbt"] / r["test_rmse_tbv"] for r in by_sigma])
     fit = np.array([r["train_rmse_tbt"] / r["test_rmse_tbt"] for r in by_sigma])
     by_n = sorted(by_n, key=lambda r: r["n"])
     gap_n = np.array([r["test_rmse_tbt"] / r["test_rmse_tbv"] for r in by_n])
-    return [
+    claims = []
+    if horizon is not None:
+        tv = horizon.ts * horizon.eta_tbv
+        claims.append(Claim(
+            "eta*_TbV is Theta(1/t): t * eta*_TbV flat in t, eta*_TbV inside the grid",
+            f"t eta*_TbV = {tv.min():.3g} .. {tv.max():.3g} over t = {horizon.ts.min()} .. "
+            f"{horizon.ts.max()} (max/min {tv.max() / tv.min():.2f}, at most {FLAT:g} allowed; "
+            f"eta*_TbV itself {horizon.eta_tbv.max() / horizon.eta_tbv.min():.0f}x apart)",
+            one_over_t(horizon)))
+    if seed_sweeps:
+        good = [s for s, h in seed_sweeps.items() if one_over_t(h)]
+        spreads = [float(np.max(h.ts * h.eta_tbv) / np.min(h.ts * h.eta_tbv)) for h in seed_sweeps.values()]
+        claims.append(Claim(
+            "eta*_TbV is Theta(1/t) for every seed checked",
+            f"{len(good)} of {len(seed_sweeps)} seeds ({min(seed_sweeps)} .. {max(seed_sweeps)}); "
+            f"max/min of t eta*_TbV at most {max(spreads):.2f}",
+            len(good) == len(seed_sweeps)))
+    claims += [
         Claim("with n < d, TbT picks a larger step than TbV at every sigma",
               "eta*_TbT / eta*_TbV = " + ", ".join(f"{v:.3g}" for v in eta_ratio),
               bool(np.all(eta_ratio > 1))),
@@ -147,3 +169,4 @@ def sgd_claims(by_sigma: list[dict], by_n: list[dict]) -> list[Claim]:
               f"{gap_n[-1]:.3f} at n/d = {by_n[-1]['n'] / by_n[-1]['d']:g}",
               abs(gap_n[-1] - 1) <= 0.05 and gap_n[-1] < gap_n[0]),
     ]
+    return claims

@@ -355,5 +355,12 @@ def test_sgd_claims_hold():
                 for s in (1.0, 4.0)]
     by_n = [lsq_sgd.compare_tbt_tbv_sgd(20, n, 1.0, 10 * n, 16, etas, 0, n_test=10)
             for n in (10, 160)]
-    claims = lsq_sgd.sgd_claims(by_sigma, by_n)
+    # The horizon needs more tasks and a finer grid than the rest: SGD adds its own noise.
+    fine = np.logspace(-6, 0, 61)
+    ts = [20 * e for e in (1, 2, 4, 8)]
+    horizon = lsq.sweep_horizon(40, 20, 1.0, ts, 64, fine, 0, meta_objectives=lsq_sgd.sgd_meta_objectives)
+    seeds = lsq.horizon_over_seeds(40, 20, 1.0, ts, 64, fine, (1, 2),
+                                   meta_objectives=lsq_sgd.sgd_meta_objectives)
+    claims = lsq_sgd.sgd_claims(by_sigma, by_n, horizon, seeds)
+    assert len(claims) == 6
     assert all(c.holds for c in claims), claims
