@@ -58,7 +58,8 @@ def check_sigma(sigma) -> float:
 def check_grid(etas) -> np.ndarray:
     """A non-empty 1-d float64 grid of finite step sizes, each > 0."""
     if etas is None:
-        raise ValueError("etas must be a grid of step sizes (a 1-d sequence of numbers > 0), got None")
+        raise ValueError("etas must be a grid of step sizes (a 1-d sequence of numbers > 0), "
+                         "got None")
     a = _nonneg_etas(etas)
     if a.ndim != 1:
         raise ValueError(f"etas must be a 1-d grid, got shape {a.shape}")
@@ -72,7 +73,8 @@ def check_seed(seed) -> int:
     such as 1.0 is accepted and 1.5, True or None are not."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Real):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(seed, numbers.Integral) and not (math.isfinite(seed) and float(seed).is_integer()):
+    integral = isinstance(seed, numbers.Integral) or (math.isfinite(seed) and float(seed).is_integer())
+    if not integral:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -293,8 +295,8 @@ def _power_and_gap(q: np.ndarray, x: np.ndarray | None, k: int):
 def gd_step_norms(spec: GDSpectrum, etas, t: int) -> np.ndarray:
     """||w_k|| of the untruncated GD run for every eta and k = 0 .. t, shape (len(etas), t + 1).
 
-    ||w_k||^2 = sum_j a_j (1 - q_j^k)^2, with 1 - q_j^k built step by step as x_j + q_j (1 - q_j^(k-1))
-    (see :func:`_power_and_gap`); values that overflow are returned as inf.
+    ||w_k||^2 = sum_j a_j (1 - q_j^k)^2, with 1 - q_j^k built step by step as
+    x_j + q_j (1 - q_j^(k-1)) (see :func:`_power_and_gap`); values that overflow are returned as inf.
     """
     etas = check_grid(etas)
     t = positive_int(t, "t")
@@ -469,8 +471,9 @@ def gd_meta_objectives(d: int, n: int, sigma: float, t: int, m: int, etas, seed:
                        split: float = 0.5, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(F_hat_TbT(eta), F_hat_TbV(eta)) on the grid: meta-losses averaged over m training tasks.
 
-    Both use the same m tasks of n samples: TbT trains on all n, TbV on the first n1 = floor(split n + 1/2)
-    (:func:`check_split`) and validates on the other n - n1. Tasks are drawn one at a time so memory stays O(n d).
+    Both use the same m tasks of n samples: TbT trains on all n, TbV on the first
+    n1 = floor(split n + 1/2) (:func:`check_split`) and validates on the other n - n1. Tasks are
+    drawn one at a time so memory stays O(n d).
     """
     tbt, tbv = gd_meta_objectives_over_t(d, n, sigma, [t], m, etas, seed, split, progress)
     return tbt[0], tbv[0]
@@ -586,8 +589,8 @@ def compare_tbt_tbv(d, n, sigma, t, m, etas, seed, n_test=10, split=0.5) -> dict
     """Learn eta by grid search on F_hat_TbT(n) and on F_hat_TbV(n1, n - n1), then test both.
 
     Meta-training: m tasks of n samples; TbV uses n1 = floor(split * n + 1/2) of them for training
-    and the rest for validation (:func:`check_split`). Testing: n_test fresh tasks, each trained by GD for t steps on n
-    samples at the learned eta and measured on n fresh samples.
+    and the rest for validation (:func:`check_split`). Testing: n_test fresh tasks, each trained
+    by GD for t steps on n samples at the learned eta and measured on n fresh samples.
 
     Returned keys: ``etas`` (the grid), ``meta_tbt``, ``meta_tbv`` (F_hat on the grid),
     ``eta_tbt``, ``eta_tbv`` (grid minimizers), ``n1``, ``n2``; for name in (tbt, tbv) the means
@@ -633,7 +636,9 @@ class HorizonSweep:
 
     def inside(self, which: str) -> np.ndarray:
         """Which grid minimizers of ``which`` ("tbt" or "tbv") lie strictly inside the grid."""
-        eta = {"tbt": self.eta_tbt, "tbv": self.eta_tbv}[which]
+        if which not in META_LOSSES:
+            raise ValueError(f"unknown meta_loss {which!r}; choose one of {META_LOSSES}")
+        eta = self.eta_tbt if which == "tbt" else self.eta_tbv
         return (eta > self.grid_min) & (eta < self.grid_max)
 
 
@@ -689,7 +694,8 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
         raise ValueError(f"a confidence interval needs at least 2 values, got {v.size}")
-    return float(v.mean()), float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean()), float(half)
 
 
 def shrinkage_gain(d: int, n: int, sigma: float) -> float:
@@ -759,7 +765,8 @@ def theorem5_claims(horizon: HorizonSweep, by_sigma: list[dict], seed_sweeps: di
               f"(sigma <= {tbv_sigma_max:g})",
               "; ".join(f"sigma = {s:g}: {m:.3f} + {h:.3f} vs 1 - {d:.3f}"
                         + ("" if inside else " (eta*_TbV at a grid end)")
-                        for s, m, h, d, inside, _ in tbv_rows) or "no run with sigma <= tbv_sigma_max",
+                        for s, m, h, d, inside, _ in tbv_rows)
+              or "no run with sigma <= tbv_sigma_max",
               bool(tbv_rows) and all(row[-1] for row in tbv_rows)),
         Claim("TbV tests better than TbT at every sigma (Figure 3)",
               "test RMSE ratio TbT/TbV = "
@@ -800,7 +807,8 @@ def theorem6_claims(by_n: list[dict], eps: float = 0.1, gap_tolerance: float = 0
     worst = int(np.argmax(rises)) if rises.size else None
     falls = big.sum() >= 3 and rb[0] - rb[-1] > np.hypot(hb[0], hb[-1])
     return [
-        Claim(f"TbT reaches (1 + eps) d sigma^2 / n for n >> d (eps = {eps:g}, {level:.0%} upper end)",
+        Claim(f"TbT reaches (1 + eps) d sigma^2 / n for n >> d "
+              f"(eps = {eps:g}, {level:.0%} upper end)",
               f"E||w_t - w*||^2 / (d sigma^2 / n) = {ratio[-1]:.3f} +- {half[-1]:.3f} "
               f"at n/d = {n_over_d[-1]:g}",
               ratio[-1] + half[-1] <= 1 + eps),

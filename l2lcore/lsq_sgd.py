@@ -148,7 +148,8 @@ def sgd_claims(by_sigma: list[dict], by_n: list[dict], horizon: HorizonSweep | N
             one_over_t(horizon)))
     if seed_sweeps:
         good = [s for s, h in seed_sweeps.items() if one_over_t(h)]
-        spreads = [float(np.max(h.ts * h.eta_tbv) / np.min(h.ts * h.eta_tbv)) for h in seed_sweeps.values()]
+        spreads = [float(np.max(h.ts * h.eta_tbv) / np.min(h.ts * h.eta_tbv))
+                   for h in seed_sweeps.values()]
         claims.append(Claim(
             "eta*_TbV is Theta(1/t) for every seed checked",
             f"{len(good)} of {len(seed_sweeps)} seeds ({min(seed_sweeps)} .. {max(seed_sweeps)}); "

@@ -257,6 +257,12 @@ def test_other_value_errors():
         lsq.meta_descent([lsq.prepare_tbt(task)], 3, mu=0.0)
     with pytest.raises(ValueError, match="ts is empty"):
         lsq.sweep_horizon(4, 4, 1.0, [], 2, [0.1], 0)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        lsq.horizon_over_seeds(4, 4, 1.0, [2], 2, [0.1], [])
+    with pytest.raises(ValueError, match="unknown meta_loss"):
+        lsq.sweep_horizon(4, 4, 1.0, [2], 2, [0.1], 0).inside("tbx")
+    with pytest.raises(ValueError, match="at least 2 values"):
+        lsq.mean_ci([1.0])
     with pytest.raises(ValueError, match="needs the basis V"):
         lsq.gd_weights(lsq.gd_spectrum(task.X, task.y, basis=False), [0.1], 3, 1.0)
     with pytest.raises(ValueError, match="d must be a positive integer"):
@@ -273,11 +279,12 @@ def test_other_value_errors():
 
 
 def test_theorem5_claims_hold():
-    """n = d/2: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t) (for several seeds), and the test errors."""
+    """n = d/2: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t) (for several seeds), the test errors."""
     etas = np.logspace(-6, 0, 121)
     horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
     seeds = lsq.horizon_over_seeds(100, 50, 2.0, [10, 20, 40, 80], 20, etas, range(5))
-    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20) for s in (1.0, 2.0, 4.0)]
+    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20)
+                for s in (1.0, 2.0, 4.0)]
     claims = lsq.theorem5_claims(horizon, by_sigma, seeds, tbv_sigma_max=2.0)
     assert len(claims) == 7
     assert all(c.holds for c in claims), claims
@@ -288,16 +295,16 @@ def test_theorem5_claims_are_not_vacuous():
     so does a sweep whose TbV minimizer sits at the floor for some t."""
     etas = np.logspace(-6, 0, 121)
     run = lsq.compare_tbt_tbv(100, 50, 2.0, 40, 20, etas, 0, n_test=20)
-    floor = lsq.evaluate_learned(lambda task, eta, t, rng: lsq.gd_fit(task, eta, t), 100, 50, 2.0, 40,
-                                 {"tbt": run["eta_tbt"], "tbv": 1e-6}, 0, 20)
+    fit = lambda task, eta, t, rng: lsq.gd_fit(task, eta, t)
+    floor = lsq.evaluate_learned(fit, 100, 50, 2.0, 40, {"tbt": run["eta_tbt"], "tbv": 1e-6}, 0, 20)
     lazy = {**run, **floor, "eta_tbv": 1e-6}
     assert lazy["test_err_tbv"] < 1  # what the old claim accepted
     horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
     by_name = {c.claim: c for c in lsq.theorem5_claims(horizon, [lazy])}
     tbv_claim = next(c for name, c in by_name.items() if name.startswith("TbV's test error"))
     assert not tbv_claim.holds
-    stuck = lsq.HorizonSweep(horizon.ts, horizon.eta_tbt, np.where(horizon.ts == 80, 1e-6, horizon.eta_tbv),
-                             horizon.grid_min, horizon.grid_max)
+    floored = np.where(horizon.ts == 80, 1e-6, horizon.eta_tbv)
+    stuck = lsq.HorizonSweep(horizon.ts, horizon.eta_tbt, floored, horizon.grid_min, horizon.grid_max)
     assert lsq.one_over_t(horizon) and not lsq.one_over_t(stuck)
 
 
@@ -358,7 +365,8 @@ def test_sgd_claims_hold():
     # The horizon needs more tasks and a finer grid than the rest: SGD adds its own noise.
     fine = np.logspace(-6, 0, 61)
     ts = [20 * e for e in (1, 2, 4, 8)]
-    horizon = lsq.sweep_horizon(40, 20, 1.0, ts, 64, fine, 0, meta_objectives=lsq_sgd.sgd_meta_objectives)
+    horizon = lsq.sweep_horizon(40, 20, 1.0, ts, 64, fine, 0,
+                                meta_objectives=lsq_sgd.sgd_meta_objectives)
     seeds = lsq.horizon_over_seeds(40, 20, 1.0, ts, 64, fine, (1, 2),
                                    meta_objectives=lsq_sgd.sgd_meta_objectives)
     claims = lsq_sgd.sgd_claims(by_sigma, by_n, horizon, seeds)
