@@ -79,6 +79,15 @@ class NaiveGradientCell:
     upper: bool
     backprop64: np.float64
 
+    @property
+    def ratio(self) -> float:
+        """|F'| / bound as a float: <= 1 for the upper bound, >= 1 for the lower one; nan where
+        the bound is <= 0 (the lower bound is vacuous for small t)."""
+        if self.bound <= 0:
+            return float("nan")
+        with mpmath.workdps(BOUND_DPS):
+            return float(abs(self.exact) / self.bound)
+
 
 def naive_gradient_cells(task: QuadraticTask, etas, horizons, progress: bool = False) -> list[NaiveGradientCell]:
     """One :class:`NaiveGradientCell` per (eta, t); eta = 2/L exactly is rejected (no bound applies)."""
@@ -112,6 +121,76 @@ def log10_abs(x) -> float:
         return -np.inf
     with mpmath.workdps(30):
         return float(mpmath.log10(abs(x)))
+
+
+@dataclass(frozen=True)
+class BoundTightness:
+    """|F'| / bound against the horizon for one step size (see :attr:`NaiveGradientCell.ratio`)."""
+
+    eta: float
+    upper: bool
+    horizons: np.ndarray
+    ratio: np.ndarray
+
+    def worst(self) -> tuple[float, int]:
+        """The ratio farthest from one (smallest for the upper bound, largest for the lower one,
+        among horizons where the bound is positive) and its horizon; (nan, 0) if there is none."""
+        ok = np.isfinite(self.ratio)
+        if not ok.any():
+            return float("nan"), 0
+        r, h = self.ratio[ok], self.horizons[ok]
+        j = int(np.argmin(r) if self.upper else np.argmax(r))
+        return float(r[j]), int(h[j])
+
+    def settled(self, tol: float) -> int | None:
+        """The first horizon from which |ratio - 1| <= tol at every longer horizon of the grid
+        (None if not even at the last one)."""
+        close = np.isfinite(self.ratio) & (np.abs(self.ratio - 1) <= tol)
+        if not close[-1]:
+            return None
+        j = close.size - int(np.argmin(close[::-1])) if not close.all() else 0
+        return int(self.horizons[j])
+
+
+def bound_tightness(cells: list[NaiveGradientCell]) -> list[BoundTightness]:
+    """One :class:`BoundTightness` per step size of ``cells``, horizons in increasing order."""
+    out = []
+    for eta in sorted({c.eta for c in cells}):
+        row = sorted((c for c in cells if c.eta == eta), key=lambda c: c.t)
+        out.append(BoundTightness(eta, row[0].upper, np.array([c.t for c in row]),
+                                  np.array([c.ratio for c in row])))
+    return out
+
+
+def float_range_exit(task: QuadraticTask, eta, dtype=np.float64, t_cap: int = 2**40) -> int | None:
+    """The first horizon t from which the exact |F'(eta)| lies outside the dtype's normal range.
+
+    Doubles t until |F'| is outside [smallest normal, largest finite], then bisects between the
+    last doubling horizon inside and the first outside (|F'| ~ t S^(2t) is monotone in t there:
+    one term of the sum dominates). None if |F'| is still inside at ``t_cap`` (eta = 2/L, say).
+    """
+    fi = np.finfo(dtype)
+    lo_lim, hi_lim = np.log10(fi.smallest_normal), np.log10(fi.max)
+    _checks.eta(eta)
+    # Only the magnitude matters, to far less than a digit: one 40-digit evaluation per t (no
+    # certification) is plenty, since at the crossing one term of the sum dominates.
+    spec = task.spectrum(40)
+
+    def outside(t):
+        x = log10_abs(exact.closed_form(spec, eta, t, "F'"))
+        return not lo_lim <= x <= hi_lim
+
+    if outside(1):
+        return 1
+    lo, hi = 1, 2
+    while not outside(hi):
+        lo, hi = hi, 2 * hi
+        if hi > t_cap:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if outside(mid) else (mid, hi)
+    return hi
 
 
 @dataclass(frozen=True)
@@ -201,9 +280,15 @@ def theorem3_claims(task: QuadraticTask, cells: list[NaiveGradientCell], rates: 
     wrong = [c for c in outside if float_agrees(c.backprop64, c.exact, 1e-2)]
     inexact = [c for c in inside if not float_agrees(c.backprop64, c.exact, 1e-6)]
     min_curv = min(curvature.values())
+    # Every r_i >= 0 (eta L <= 1): no cancellation in the sum, the upper bound is an equality.
+    same_sign = [c for c in upper if c.eta * task.L <= 1]
+    eq_err = max(abs(c.ratio - 1) for c in same_sign) if same_sign else float("nan")
     return [
         Claim("upper bound |F'| <= t sum c_i^2 lambda_i^2 |1 - eta lambda_i|^(2t-1) for every eta < 2/L tried",
               f"{len(upper)} (eta, t) cells; max |F'|/bound = {up_tight:.6f}", bool(upper) and up_ok),
+        Claim("the upper bound is an equality where every 1 - eta lambda_i >= 0 (eta L <= 1)",
+              f"{len(same_sign)} (eta, t) cells; max |ratio - 1| = {eq_err:.1e}",
+              bool(same_sign) and eq_err < 1e-12),
         Claim("lower bound |F'| >= c_1^2 L^2 t (eta L - 1)^(2t-1) - L^2 t for every eta > 2/L tried",
               f"{len(lower)} (eta, t) cells; min |F'|/bound where bound > 0: {lo_tight:.6f}",
               bool(lower) and lo_ok),

@@ -77,6 +77,22 @@ def test_theorem4_claims_hold(figure1_task):
     assert all(c.holds for c in claims), claims
 
 
+def test_bound_tightness_and_range_exit(unit_task):
+    task = unit_task
+    etas = np.array([0.5, 1.5, 3.0]) / task.L
+    horizons = [1, 3, 10, 100, 1000]
+    tight = {round(b.eta * task.L, 6): b for b in ls.bound_tightness(ls.naive_gradient_cells(task, etas, horizons))}
+    assert np.allclose(tight[0.5].ratio, 1.0, rtol=1e-12) and tight[0.5].settled(1e-9) == 1
+    assert np.all(tight[1.5].ratio <= 1 + 1e-12) and tight[3.0].upper is False
+    lo, at = tight[3.0].worst()
+    assert lo >= 1 and at in horizons
+    exit_t = ls.float_range_exit(task, etas[2])
+    tiny, huge = np.log10(np.finfo(np.float64).tiny), np.log10(np.finfo(np.float64).max)
+    inside = lambda t: tiny <= ls.log10_abs(l2lcore.exact.meta_gradient(task, etas[2], t, "naive")) <= huge
+    assert inside(exit_t - 1) and not inside(exit_t)
+    assert ls.float_range_exit(task, etas[2], np.float32) < exit_t
+
+
 def test_steps_to_tolerance_is_the_first_step_after_the_last_violation():
     etas = np.array([[1.0, 1.0], [0.5, 0.0], [0.1, 0.9], [0.05, 0.95]])
     k = ls.steps_to_tolerance(etas, 0.0, [0.2, 0.07])
