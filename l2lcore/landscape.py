@@ -13,19 +13,22 @@ chapters on the two theorems need beyond the core API, and the claims they check
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 from tqdm import tqdm
 
-from . import _checks, exact, stable
+from . import _checks, exact, numerics, stable
 from .backprop import backprop
 from .claims import Claim
 from .meta import meta_descent
 from .quadratic import QuadraticTask
 
 BOUND_DPS = 60
+#: mu_k = AUTHORS_MU_SCALE / sqrt(k): the meta-step of the authors' Figure-1 script, which is
+#: :func:`l2lcore.meta.meta_descent`'s default (Theorem 4 itself takes mu_k = 1/sqrt(k)).
+AUTHORS_MU_SCALE = 0.01
 # The exact meta-gradients are certified to 30 digits; bounds that hold with equality
 # (every r_i >= 0) may then appear violated by one unit in the 30th digit.
 BOUND_RTOL = mpmath.mpf("1e-28")
@@ -415,6 +418,18 @@ class TrainingRun:
     first_nan: int | None  # the first step whose eta is nan (the meta-gradient was nan or inf)
     zero_gradients: int  # steps whose meta-gradient was exactly 0 (eta did not move)
     last_gradient: float
+    path: np.ndarray = field(repr=False, compare=False)  # eta_0 ... eta_steps (nan once broken)
+
+    @property
+    def peak(self) -> float:
+        """The largest step size the run visited (nan steps ignored)."""
+        return float(np.nanmax(self.path))
+
+    @property
+    def failed(self) -> bool:
+        """The meta-gradient broke: eta became nan, or a meta-gradient came back as an exact 0
+        (G' vanishes only at eta*, and a zero meta-gradient stops eta there for good)."""
+        return self.first_nan is not None or self.zero_gradients > 0
 
     def status(self, rtol: float) -> str:
         """"nan" (broke), "converged" (|eta - eta*| <= rtol eta*), "stalled" (meta-gradient exactly 0
@@ -451,8 +466,35 @@ def meta_training_grid(task: QuadraticTask, horizons, eta0s, steps: int, methods
             bad = np.nonzero(np.isnan(etas[:, j]))[0]
             runs.append(TrainingRun(label, t, float(e0), steps, float(etas[-1, j]), stars[t],
                                     int(bad[0]) if bad.size else None, int(np.sum(grads[:, j] == 0)),
-                                    float(grads[-1, j])))
+                                    float(grads[-1, j]), etas[:, j].copy()))
     return runs
+
+
+def break_threshold(task: QuadraticTask, t: int, dtype, eta_max: float, n: int = 4001) -> float:
+    """The smallest eta in [2/L, eta_max] (geometric grid of ``n`` points) at which Corollary 1's
+    range analysis (:func:`l2lcore.numerics.predict`) says float backprop of G' returns 0, nan or
+    inf at horizon t; inf if it does not break anywhere on the grid.
+
+    Above 2/L the loss grows with eta, so this is where meta-training with float backprop breaks
+    as soon as an iterate goes beyond it.
+    """
+    t = _checks.positive_int(t, "t")
+    if not eta_max > 2 / task.L:
+        raise ValueError(f"eta_max must exceed 2/L = {2 / task.L:.6g}, got {eta_max!r}")
+    etas = np.geomspace(2 / task.L, eta_max, _checks.positive_int(n, "n"))
+    broken = numerics.predict(*numerics.log10_magnitudes(task, etas, t), t, dtype) >= numerics.ZERO
+    return float(etas[np.argmax(broken)]) if broken.any() else float("inf")
+
+
+def predicted_failure(task: QuadraticTask, run: TrainingRun) -> bool:
+    """Whether Corollary 1's range analysis predicts 0, nan or inf from float backprop at some
+    step size this run visited (its finite iterates): then the run must break there."""
+    method, dtype = TRAINING_METHODS[run.method]
+    if method != "backprop":
+        raise ValueError(f"only backprop runs are predicted, got {run.method!r}")
+    etas = run.path[np.isfinite(run.path)]
+    codes = numerics.predict(*numerics.log10_magnitudes(task, etas, run.t), run.t, dtype)
+    return bool(np.any(codes >= numerics.ZERO))
 
 
 def steps_to_tolerance(etas: np.ndarray, eta_star: float, eps) -> np.ndarray:
@@ -477,6 +519,95 @@ def steps_to_tolerance(etas: np.ndarray, eta_star: float, eps) -> np.ndarray:
     return out
 
 
+def log_second_derivative(task: QuadraticTask, eta, t: int, digits: int = 15) -> float:
+    """G''(eta) = (1/t) (F''/F - (F'/F)^2), G = (1/t) log F, certified to ``digits`` digits."""
+    _checks.eta(eta)
+    t = _checks.positive_int(t, "t")
+
+    def value(dps):
+        spec = task.spectrum(dps)
+        F, dF, d2F = (exact.closed_form(spec, eta, t, q) for q in ("F", "F'", "F''"))
+        with mpmath.workdps(dps):
+            return (d2F / F - (dF / F) ** 2) / t
+
+    return float(exact.certified(value, digits, t))
+
+
+def geometric_onset(curvature: float, mu_scale: float) -> float:
+    """(mu_scale G''(eta*) / 2)^2: from this meta-step on, mu_k = mu_scale / sqrt(k) satisfies
+    mu_k G''(eta*) < 2, so the linearised iteration e_{k+1} = (1 - mu_k G'') e_k contracts."""
+    if not (curvature > 0 and mu_scale > 0):
+        raise ValueError(f"need G'' > 0 and mu_scale > 0, got {curvature!r} and {mu_scale!r}")
+    return (mu_scale * curvature / 2) ** 2
+
+
+def arrival_estimate(M, mu_scale: float) -> np.ndarray:
+    """(M^2 / (8 mu_scale))^2 meta-steps to come down from eta_0 = M >> eta*.
+
+    Far above eta* the top eigenvalue dominates and G'(eta) ~ 2/eta, so eta^2 drops by about
+    4 mu_k per step; with mu_k = mu_scale/sqrt(k), the sum of 4 mu_j up to k is about
+    8 mu_scale sqrt(k), which reaches M^2 at this k.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    return (M**2 / (8 * mu_scale)) ** 2
+
+
+@dataclass(frozen=True)
+class ConvergenceFit:
+    """Log-log slopes of k'(eps, M) (:func:`steps_to_tolerance`), each over the range where the
+    corresponding regime holds (:func:`convergence_fits` says how the ranges are chosen)."""
+
+    M: np.ndarray
+    eps: np.ndarray
+    k: np.ndarray  # (len(eps), len(M)); -1 where censored
+    onset: float  # geometric_onset: k' levels off beyond it
+    flat: np.ndarray  # bool over M: starts whose k' does not depend on M
+    k_flat: np.ndarray  # mean k'(eps) over the flat starts
+    eps_fit: np.ndarray  # bool over eps: the tolerances used for the eps slope
+    m_index: int  # the tolerance eps[m_index] used for the M slope
+    m_fit: np.ndarray  # bool over M: the starts used for the M slope
+    eps_slope: float
+    m_slope: float
+
+    @property
+    def censored(self) -> int:
+        return int(np.sum(self.k < 0))
+
+
+def convergence_fits(M, eps, k, onset: float, m_eps: float, factor: float = 2.0) -> ConvergenceFit:
+    """Where to fit k' against 1/eps and against M, chosen from the data by two rules.
+
+    * flat starts: k'(eps, M) <= factor * k'(eps, M_min) at every eps (and never censored): their
+      descent from M is over before the final approach to eta* begins, so k' does not depend on M.
+      The eps slope is fitted to the mean k' over them, at the tolerances whose mean k' is at most
+      ``onset`` (:func:`geometric_onset`); beyond it convergence is geometric and k' levels off.
+    * at the tolerance nearest ``m_eps``, the M slope is fitted over the starts with
+      k' >= factor * k'(M_min): there the descent from M dominates.
+
+    A slope is nan when its range has fewer than two points. ``M`` must be increasing.
+    """
+    M, eps = np.asarray(M, dtype=np.float64), np.asarray(eps, dtype=np.float64)
+    k = np.asarray(k)
+    if k.shape != (eps.size, M.size):
+        raise ValueError(f"k must have shape (len(eps), len(M)) = {(eps.size, M.size)}, got {k.shape}")
+    if M.size < 2 or np.any(np.diff(M) <= 0):
+        raise ValueError("M must be increasing, with at least two starts")
+    if not factor > 1:
+        raise ValueError(f"factor must be > 1, got {factor!r}")
+    done = k > 0
+    flat = np.all(done, axis=0) & np.all(k <= factor * k[:, :1], axis=0) & done[:, 0].all()
+    k_flat = k[:, flat].mean(axis=1) if flat.any() else np.full(eps.size, np.nan)
+    eps_fit = np.isfinite(k_flat) & (k_flat <= onset)
+    i = int(np.argmin(np.abs(np.log(eps / m_eps))))
+    m_fit = done[i] & (k[i] >= factor * k[i, 0]) if done[i, 0] else np.zeros(M.size, bool)
+
+    def slope(x, y):
+        return loglog_slope(x, y) if x.size >= 2 else float("nan")
+
+    return ConvergenceFit(M, eps, k, float(onset), flat, k_flat, eps_fit, i, m_fit,
+                          slope(1 / eps[eps_fit], k_flat[eps_fit]), slope(M[m_fit], k[i, m_fit].astype(float)))
+
+
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log10 y against log10 x (all values must be > 0)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -489,14 +620,14 @@ def loglog_slope(x, y) -> float:
 
 def theorem4_claims(task: QuadraticTask, sups: list[GradientSup], spot_errors: list[float],
                     survey: list[SurveyRow], changes: dict, stars: dict, figure1: np.ndarray,
-                    figure1_star: float, runs: list[TrainingRun], rtol: float, eps_slope: float,
-                    m_slope: float) -> list[Claim]:
+                    figure1_star: float, runs: list[TrainingRun], rtol: float,
+                    fit: ConvergenceFit) -> list[Claim]:
     """What the Theorem 4 chapter checks.
 
     ``changes``: t -> number of sign changes of G' on the dense grid; ``stars``: t -> (eta*(t),
     brackets) from :func:`log_minimizer`; ``figure1``: the exact meta-descent trajectory and
     ``figure1_star`` its target; ``runs``: :func:`meta_training_grid`;
-    ``eps_slope``, ``m_slope``: fitted log-log slopes of k' against 1/eps and against M.
+    ``fit``: :func:`convergence_fits` of the meta-descent speed study.
     """
     sups = sorted(sups, key=lambda s: s.t)
     plateau = abs(sups[-1].value - sups[-2].value) / sups[-1].value
@@ -510,6 +641,11 @@ def theorem4_claims(task: QuadraticTask, sups: list[GradientSup], spot_errors: l
     stable_ok = by.get("stable float64", [])
     bp32_nan = sum(s == "nan" for s in by.get("backprop float32", []))
     bp64_nan = sum(s == "nan" for s in by.get("backprop float64", []))
+    bp_runs = [r for r in runs if TRAINING_METHODS[r.method][0] == "backprop"]
+    matched = sum(r.failed == predicted_failure(task, r) for r in bp_runs)
+    failed = sum(r.failed for r in bp_runs)
+    e_used, m_used = fit.eps[fit.eps_fit], fit.M[fit.m_fit]
+    level = float(fit.k_flat[-1] / fit.onset)
     return [
         Claim("sup_eta |G'| does not grow with t (plateau)",
               f"sup at t = {sups[-2].t}: {sups[-2].value:.6g}, at t = {sups[-1].t}: {sups[-1].value:.6g} "
@@ -535,8 +671,18 @@ def theorem4_claims(task: QuadraticTask, sups: list[GradientSup], spot_errors: l
               f"|eta* - 2/(L+alpha)| / (2/(L+alpha)) = {gap[-1] * (task.L + task.alpha) / 2:.1e} at t = {ts[-1]}; "
               f"log-log slope of the gap in t: {loglog_slope(ts[len(ts) // 2:], gap[len(gap) // 2:]):.3f}",
               gap[-1] < gap[0] and gap[-1] * (task.L + task.alpha) / 2 < 1e-3),
-        Claim("steps k'(eps) grow no faster than Theorem 4's 1/eps^2 (slope <= 2)",
-              f"fitted slope of k' against 1/eps: {eps_slope:.2f}", eps_slope <= 2),
-        Claim("steps k' grow no faster than Theorem 4's M^6 (slope <= 6)",
-              f"fitted slope of k' against M = eta_0 (large M): {m_slope:.2f}", m_slope <= 6),
+        Claim("float backprop fails (nan or an exact 0) exactly in the runs that visit a step size where "
+              "Corollary 1's range analysis predicts 0, nan or inf",
+              f"prediction right in {matched} of {len(bp_runs)} backprop runs ({failed} failed)",
+              bool(bp_runs) and matched == len(bp_runs)),
+        Claim("before convergence turns geometric, k'(eps) grows no faster than Theorem 4's 1/eps^2 (slope <= 2)",
+              f"fitted slope of k' against 1/eps: {fit.eps_slope:.2f}, over eps from {e_used.max():.1e} to "
+              f"{e_used.min():.1e} ({e_used.size} tolerances with k' <= {fit.onset:.0f})" if e_used.size else
+              "no tolerance reached before the onset", fit.eps_slope <= 2),
+        Claim("k'(eps) levels off near the onset of geometric convergence (mu G''(eta*)/2)^2",
+              f"k' at eps = {fit.eps[-1]:.0e} is {level:.2f} x the onset {fit.onset:.0f}", 0.5 <= level <= 2),
+        Claim("where k' depends on the start M, it grows no faster than Theorem 4's M^6 (slope <= 6)",
+              f"fitted slope of k' against M: {fit.m_slope:.2f}, over M from {m_used.min()} to {m_used.max()} "
+              f"at eps = {fit.eps[fit.m_index]:.0e}" if m_used.size else "no start whose k' depends on M",
+              fit.m_slope <= 6),
     ]

@@ -68,13 +68,70 @@ def test_theorem4_claims_hold(figure1_task):
     runs = ls.meta_training_grid(task, [80, 300], [0.03, 0.1], 300)
     M = np.array([0.1, 0.4, 1.2, 1.6, 2.0])
     etas = l2lcore.meta_descent(task, 80, M, 5000)
-    eps = np.array([1e-2, 1e-3, 1e-4])
+    eps = np.array([1e-2, 1e-3, 1e-4, 1e-6])
     k = ls.steps_to_tolerance(etas, star80, eps)
-    eps_slope = ls.loglog_slope(1 / eps, k[:, 0])
-    m_slope = ls.loglog_slope(M[2:], k[1, 2:])
-    claims = ls.theorem4_claims(task, sups, spot, survey, changes, stars, figure1, star80, runs, 1e-2,
-                                eps_slope, m_slope)
+    onset = ls.geometric_onset(ls.log_second_derivative(task, star80, 80), ls.AUTHORS_MU_SCALE)
+    fit = ls.convergence_fits(M, eps, k, onset, 1e-3)
+    # The rules pick the small starts as flat and the two largest as M-dependent.
+    assert fit.flat.tolist() == [True, True, False, False, False]
+    assert fit.m_fit.tolist() == [False, False, False, True, True]
+    assert fit.eps_fit.tolist() == [True, True, True, False]
+    claims = ls.theorem4_claims(task, sups, spot, survey, changes, stars, figure1, star80, runs, 1e-2, fit)
     assert all(c.holds for c in claims), claims
+
+
+def test_convergence_fits_choose_their_ranges_by_rule():
+    """A synthetic k' = max(arrival(M), settle(eps)): settle ~ eps^-0.5 until it levels off at 1200."""
+    M = np.array([0.1, 0.2, 0.5, 2.0, 4.0])
+    eps = np.geomspace(1e-1, 1e-7, 7)
+    settle = np.minimum(10 * eps ** -0.5, 1200.0)
+    arrival = 10 * M**4
+    k = np.maximum(settle[:, None], arrival[None, :]).round().astype(int)
+    fit = ls.convergence_fits(M, eps, k, onset=1000.0, m_eps=0.1)
+    assert fit.flat.tolist() == [True, True, True, False, False]
+    assert fit.eps_fit.tolist() == [True, True, True, True, False, False, False]
+    assert fit.eps_slope == pytest.approx(0.5, abs=0.01)
+    assert fit.m_index == 0 and fit.m_fit.tolist() == [False, False, False, True, True]
+    assert fit.m_slope == pytest.approx(4.0, abs=0.01)
+    assert fit.censored == 0
+    k[-1, 0] = -1  # a censored run is never flat, and the smallest start then has no reference
+    assert not ls.convergence_fits(M, eps, k, 1000.0, 1e-7).m_fit.any()
+    with pytest.raises(ValueError, match="increasing"):
+        ls.convergence_fits(M[::-1], eps, k, 1000.0, 1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        ls.convergence_fits(M, eps[:-1], k, 1000.0, 1e-3)
+
+
+def test_log_second_derivative_matches_a_difference_quotient(figure1_task):
+    task, t = figure1_task, 80
+    eta, h = 0.03, 1e-6
+    with mpmath.workdps(40):
+        quotient = (l2lcore.exact.meta_gradient(task, eta + h, t, "log", 20)
+                    - l2lcore.exact.meta_gradient(task, eta - h, t, "log", 20)) / (2 * h)
+    assert ls.log_second_derivative(task, eta, t) == pytest.approx(float(quotient), rel=1e-6)
+    assert ls.geometric_onset(400.0, 0.01) == pytest.approx(4.0)
+    assert ls.arrival_estimate(2.0, 0.01) == pytest.approx(2500.0)
+    with pytest.raises(ValueError, match="G''"):
+        ls.geometric_onset(-1.0, 0.01)
+
+
+def test_authors_mu_scale_is_meta_descents_default(figure1_task):
+    task, eta0 = figure1_task, 0.02
+    g = float(l2lcore.exact.meta_gradient(task, eta0, 80, "log"))
+    etas = l2lcore.meta_descent(task, 80, eta0, 1)
+    assert etas[1] == pytest.approx(eta0 - ls.AUTHORS_MU_SCALE * g, rel=1e-12)
+
+
+def test_training_failures_follow_the_range_analysis(figure1_task):
+    task = figure1_task
+    runs = ls.meta_training_grid(task, [300], [0.01, 0.3], 20, methods=("backprop float64",))
+    assert [r.failed for r in runs] == [False, True]
+    assert [ls.predicted_failure(task, r) for r in runs] == [False, True]
+    assert runs[1].peak >= ls.break_threshold(task, 300, np.float64, 10 / task.L)
+    assert ls.break_threshold(task, 300, np.float32, 10 / task.L) < ls.break_threshold(task, 300, np.float64, 10 / task.L)
+    assert ls.break_threshold(task, 1, np.float64, 3 / task.L) == np.inf
+    with pytest.raises(ValueError, match="backprop"):
+        ls.predicted_failure(task, ls.meta_training_grid(task, [10], [0.01], 2, methods=("stable float64",))[0])
 
 
 def test_bound_tightness_and_range_exit(unit_task):
