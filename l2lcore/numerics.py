@@ -339,7 +339,8 @@ def stable_max_relative_error(task, diagram: PhaseDiagram) -> float:
     return worst
 
 
-def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: int = 40) -> dict:
+def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: int = 40,
+                       exact_from: dict | None = None) -> dict:
     """A backprop trace in ``dtype`` and the exact log10 magnitudes of the same intermediates.
 
     Returns ``trace`` (:class:`~l2lcore.backprop.BackpropTrace`, every step), ``steps``
@@ -347,11 +348,19 @@ def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: i
     :func:`l2lcore.exact.log10_intermediates` at those steps as float64 arrays (``state``,
     ``adjoint``, ``running_gradient``; the last is nan at k = t, where no step has run), plus
     ``loss`` = log10 F and ``seed`` = log10 (1/(t F)).
+
+    The exact part does not depend on ``dtype``: pass the result of an earlier call for the same
+    (eta, t, points, dps) as ``exact_from`` to reuse its ``steps`` and ``exact`` instead of
+    recomputing them.
     """
     t = _checks.positive_int(t, "t")
     points = _checks.positive_int(points, "points")
     trace = bp.backprop_trace(task, eta, t, "log", _float_dtype(dtype))
     steps = np.unique(np.round(np.linspace(0, t, points)).astype(np.int64))
+    if exact_from is not None:
+        if not np.array_equal(exact_from["steps"], steps) or exact_from.get("key") != (float(eta), t, dps):
+            raise ValueError("exact_from was computed for another (eta, t, points, dps)")
+        return {"trace": trace, "steps": steps, "exact": exact_from["exact"], "key": exact_from["key"]}
     ex = exact.log10_intermediates(task, eta, t, steps.tolist(), "log", dps)
     with mpmath.workdps(dps):
         exact_arrays = {
@@ -362,7 +371,7 @@ def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: i
             "loss": float(ex["loss"]),
             "seed": float(ex["inv_loss"]),
         }
-    return {"trace": trace, "steps": steps, "exact": exact_arrays}
+    return {"trace": trace, "steps": steps, "exact": exact_arrays, "key": (float(eta), t, dps)}
 
 
 def corollary1_claims(task, diagrams: dict, witnesses: dict, min_agreement: float = 0.95) -> list[Claim]:

@@ -107,6 +107,15 @@ def test_float64_trace_matches_the_exact_magnitudes_wherever_it_is_in_range(task
         assert ok.sum() > len(k) // 2
         assert np.max(np.abs(got[ok] - ex[name][ok])) < 1e-6
     assert abs(tr.loss - ex["loss"]) < 1e-6 and abs(tr.inv_loss - ex["seed"]) < 1e-6
+    # The running gradient (drawn in the chapter) also matches, and ends at |G'| for k = 0.
+    got = tr.running_gradient[k[:-1]]
+    assert np.max(np.abs(got - ex["running_gradient"][:-1])) < 1e-6
+    assert abs(10 ** got[0] - abs(float(tr.value))) < 1e-9 * abs(float(tr.value))
+    # The exact part can be shared between dtypes, but only for the same (eta, t).
+    again = nm.trace_versus_exact(task, eta, t, np.float32, exact_from=run)
+    assert again["exact"] is ex and again["trace"].dtype == "float32"
+    with pytest.raises(ValueError, match="exact_from"):
+        nm.trace_versus_exact(task, eta, t + 1, np.float32, exact_from=run)
 
 
 def test_bad_input_is_a_value_error(task, grids):
