@@ -676,6 +676,8 @@ def norm_growth(norms, unrolls, start=8, factor=2.0) -> dict:
     unroll over geo at ``start`` (the first unroll if ``start`` is absent). ``onset`` (steps,):
     the first unroll length whose geo exceeds ``factor`` times the geo at the shortest unroll
     (0 if none does). ``ratio_of_ratios``: the largest step's ratio over the smallest's.
+    ``slopes`` (steps, unrolls - 1): local log-log slopes d log(geo) / d log(U) between
+    consecutive unrolls (constant for a power law, increasing for an exponential).
     """
     norms = np.asarray(norms, np.float64)
     unrolls = list(unrolls)
@@ -685,7 +687,8 @@ def norm_growth(norms, unrolls, start=8, factor=2.0) -> dict:
     i0 = unrolls.index(start) if start in unrolls else 0
     ratio = geo[:, -1] / geo[:, i0]
     onset = np.array([next((u for u, g in zip(unrolls, row) if g > factor * row[0]), 0) for row in geo])
-    return {"geo": geo, "start": unrolls[i0], "ratio": ratio, "onset": onset,
+    slopes = np.diff(np.log(geo), axis=1) / np.diff(np.log(np.asarray(unrolls, np.float64)))
+    return {"geo": geo, "start": unrolls[i0], "ratio": ratio, "onset": onset, "slopes": slopes,
             "ratio_of_ratios": float(ratio[-1] / ratio[0])}
 
 

@@ -306,6 +306,7 @@ def test_norm_growth_summaries():
     np.testing.assert_allclose(g["ratio"], [6.0, 1.5])
     assert list(g["onset"]) == [4, 0] and g["start"] == 2
     assert g["ratio_of_ratios"] == pytest.approx(0.25)
+    np.testing.assert_allclose(g["slopes"][0], np.log2([1.0, 3.0, 2.0]))
     with pytest.raises(ValueError, match="positive finite"):
         learned.norm_growth(np.zeros((2, 1, 4)), unrolls)
 
