@@ -24,8 +24,12 @@ def positive_int(x, name: str) -> int:
 
 
 def seed_int(seed) -> int:
-    """A seed for numpy.random.default_rng: a non-negative integer (None would draw from the OS)."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+    """A seed for numpy's generators: an integer >= 0. As for sizes (``positive_int``), an
+    integral float such as 1.0 is accepted; 1.5, True and None (which would draw from the OS)
+    are not."""
+    integral = isinstance(seed, numbers.Integral) or (
+        isinstance(seed, numbers.Real) and math.isfinite(seed) and float(seed).is_integer())
+    if isinstance(seed, (bool, np.bool_)) or not integral or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 

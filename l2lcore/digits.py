@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks
+
 DATASETS = ("digits", "mnist")
 N_CLASSES = 10
 #: Images of the scikit-learn corpus held out for testing (a third of 1797).
@@ -72,7 +74,7 @@ class Split:
 
 def load(dataset: str = "digits", mnist_path=None, seed: int = 0) -> Corpus:
     """The corpus named ``dataset``; ``seed`` fixes the pool/test split of ``"digits"``."""
-    seed = check_seed(seed)
+    seed = _checks.seed_int(seed)
     if dataset == "digits":
         if mnist_path is not None:
             raise ValueError("mnist_path is only used with dataset='mnist'")
@@ -182,13 +184,6 @@ def check_noise(p) -> float:
     return p
 
 
-def check_seed(seed) -> int:
-    """``seed`` as an int, or ValueError unless it is a non-negative integer (numpy seeds must be)."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def split(corpus: Corpus, n_train: int, n_valid: int, noise: float, seed: int) -> Split:
     """n_train + n_valid disjoint samples drawn from the pool by ``seed``, labels noised with prob. ``noise``.
 
@@ -196,7 +191,7 @@ def split(corpus: Corpus, n_train: int, n_valid: int, noise: float, seed: int) -
     TbT(n), TbT(2n) and TbV(n + n) share their first n training samples.
     """
     noise = check_noise(noise)
-    seed = check_seed(seed)
+    seed = _checks.seed_int(seed)
     for name, n in (("n_train", n_train), ("n_valid", n_valid)):
         if isinstance(n, bool) or int(n) != n or n < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {n!r}")

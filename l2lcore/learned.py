@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import digits
+from . import _checks, digits
 
 SCALES = ("book", "paper")
 
@@ -591,7 +591,7 @@ def run_replicates(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     Keywords go to :func:`run_comparison`. Returns the list of its results.
     """
     replicates = _positive_int(replicates, "replicates")
-    seed = digits.check_seed(seed)
+    seed = _checks.seed_int(seed)
     return [run_comparison(dataset, n, noise, seeds, scale, seed=seed + i, **kwargs) for i in range(replicates)]
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import etas as _nonneg_etas
+from . import _checks
 from ._checks import positive_int
 from .claims import Claim
 
@@ -66,19 +67,6 @@ def check_grid(etas) -> np.ndarray:
     if np.any(a <= 0):
         raise ValueError(f"etas must be > 0; the smallest is {a.min()!r}")
     return a
-
-
-def check_seed(seed) -> int:
-    """seed as an int >= 0. As for the sizes d, n, m (see ``positive_int``), an integral float
-    such as 1.0 is accepted and 1.5, True or None are not."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Real):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    integral = isinstance(seed, numbers.Integral) or (math.isfinite(seed) and float(seed).is_integer())
-    if not integral:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def check_split(split, n: int) -> tuple[int, int]:
@@ -142,7 +130,7 @@ def task_seeds(seed: int, count: int, stream: int) -> list[np.random.SeedSequenc
     Stream 0 holds the training tasks, stream 1 the test tasks. Each task's SeedSequence is
     spawned again by its user into (data, inner randomness), so GD and SGD see the same data.
     """
-    root = np.random.SeedSequence(check_seed(seed))
+    root = np.random.SeedSequence(_checks.seed_int(seed))
     return root.spawn(2)[stream].spawn(count)
 
 
@@ -609,7 +597,7 @@ def compare_with(meta_objectives, fit, d, n, sigma, t, m, etas, seed, n_test, sp
     """
     d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
     n_test = positive_int(n_test, "n_test")
-    sigma, etas, seed = check_sigma(sigma), check_grid(etas), check_seed(seed)
+    sigma, etas, seed = check_sigma(sigma), check_grid(etas), _checks.seed_int(seed)
     n1, n2 = check_split(split, n)
     meta_tbt, meta_tbv = meta_objectives(d, n, sigma, t, m, etas, seed, split)
     out = {"d": d, "n": n, "sigma": sigma, "t": t, "m": m, "n1": n1, "n2": n2, "etas": etas,
@@ -663,7 +651,7 @@ def sweep_horizon(d, n, sigma, ts, m, etas, seed, split=0.5,
 def horizon_over_seeds(d, n, sigma, ts, m, etas, seeds, split=0.5,
                        meta_objectives=gd_meta_objectives) -> dict[int, HorizonSweep]:
     """:func:`sweep_horizon` for each seed of ``seeds``: a robustness check of its minimizers."""
-    seeds = [check_seed(s) for s in seeds]
+    seeds = [_checks.seed_int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty")
     return {s: sweep_horizon(d, n, sigma, ts, m, etas, s, split, meta_objectives) for s in seeds}
