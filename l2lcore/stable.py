@@ -6,10 +6,11 @@ r_i = 1 - eta lambda_i, S = max_i |r_i| over the i with c_i != 0 and q_i = r_i /
     G'(eta) = -(2/S) sum_i c_i^2 lambda_i^2 q_i^(2t-1) / sum_i c_i^2 lambda_i q_i^(2t),
 
 and the largest |q_i| is exactly 1, so the denominator never underflows. The powers are
-formed as sign * exp((2t-1) log1p(u_i)) with u_i = (|r_i| - S)/S, where r_i comes from an
-error-free product (Dekker's two-product) so that the t-fold amplification of rounding errors
-in the base is avoided: the relative error stays near machine precision for t up to 1e6
-and beyond (given accurate lambda_i: see :func:`spectral_data`).
+formed as sign * exp((2t-1) log1p(u_i)) with u_i = (|r_i| - S)/S. When lambda_i is known
+beyond float64 (the mpmath spectrum), r_i comes from an error-free product (Dekker's
+two-product), so that the t-fold amplification of rounding errors in the base is avoided and
+the relative error stays near machine precision for t up to 1e6 and beyond. With float64
+eigenvalues (errors ~ eps L) r_i is formed plainly: see :func:`spectral_data` for the error.
 
 Rescaled forward mode (``forward_log_gradient``): w and its tangent v = dw/deta are
 propagated together and divided by the same factor max_i |w_i| after every step; G' = 2 w^T H v /
@@ -75,6 +76,7 @@ class SpectralData:
     csq: np.ndarray
     e: int
     m: int
+    accurate: bool  # lambda known beyond float64 (mpmath): 1 - eta lambda is then formed exactly
 
 
 # lambda_d / L below 2^-480 would make c^2 lambda^2 underflow in the sums.
@@ -86,7 +88,8 @@ def spectral_data(task, spectrum: str = "auto") -> SpectralData:
 
     ``"mpmath"``: from the high-precision eigendecomposition of the exact entries of H, so
     1 - eta lambda_i is known to ~1e-32 and t-fold amplification leaves ~1e-15 relative
-    error. ``"float64"``: numpy's eigh (lo = 0); eigenvalue errors of order eps * L then grow
+    error. ``"float64"``: numpy's eigh (lo = 0); eigenvalue errors of order eps * L (and the
+    rounding of eta lambda_i, of the same order) then grow
     to about 2 t eps L / |1 - eta lambda| in G' where two terms compete (near eta = 2/(L +
     alpha)). ``"auto"``: mpmath for d <= 32, where that eigendecomposition takes a second.
     """
@@ -96,7 +99,7 @@ def spectral_data(task, spectrum: str = "auto") -> SpectralData:
         e = int(np.frexp(task.L)[1])
         c = task.c
         half_m = int(np.frexp(np.max(np.abs(c)))[1])
-        data = SpectralData(np.ldexp(task.eigenvalues, -e), np.zeros(task.d), np.ldexp(c, -half_m) ** 2, e, 2 * half_m)
+        data = SpectralData(np.ldexp(task.eigenvalues, -e), np.zeros(task.d), np.ldexp(c, -half_m) ** 2, e, 2 * half_m, False)
     elif spectrum == "mpmath":
         spec = task.spectrum(40)
         with mpmath.workdps(40):
@@ -106,7 +109,7 @@ def spectral_data(task, spectrum: str = "auto") -> SpectralData:
             hi = np.array([float(x) for x in lam])
             lo = np.array([float(x - mpmath.mpf(h)) for x, h in zip(lam, hi)])
             csq = np.array([float(mpmath.ldexp(x, -m)) for x in spec.csq])
-        data = SpectralData(hi, lo, csq, e, m)
+        data = SpectralData(hi, lo, csq, e, m, True)
     else:
         raise ValueError(f"spectrum must be 'auto', 'mpmath' or 'float64', got {spectrum!r}")
     if not data.lam_hi[-1] > 2.0 ** -MAX_LOG2_CONDITION:
@@ -124,21 +127,30 @@ def _scaled_powers(data, etas):
     u_i = (|r_i| - S)/S, so |q_i| = 1 + u_i. Shapes: etas (n,) -> S_hi, S_lo (n, 1); the rest (n, d).
     """
     e = etas[:, None]
-    p, pe = _two_product(e, data.lam_hi)
-    if np.any(data.lam_lo):
+    if data.accurate:
+        p, pe = _two_product(e, data.lam_hi)
         pe += e * data.lam_lo
-    hi, lo = _one_minus(p, pe)
-    sign = np.where(hi + lo < 0, -1.0, 1.0)
-    ahi, alo = np.abs(hi), sign * lo
-    mag = ahi + alo if np.all(data.csq > 0) else np.where(data.csq > 0, ahi + alo, -np.inf)
+        hi, lo = _one_minus(p, pe)
+        sign = np.where(hi + lo < 0, -1.0, 1.0)
+        ahi, alo = np.abs(hi), sign * lo
+        mag = ahi + alo
+    else:
+        # eigenvalues from float64 eigh carry errors of order eps L, as large as the rounding
+        # of eta lambda_i: an error-free product would buy nothing, so r_i is formed plainly.
+        hi = 1.0 - e * data.lam_hi
+        sign = np.where(hi < 0, -1.0, 1.0)
+        ahi = mag = np.abs(hi)
+    if not np.all(data.csq > 0):
+        mag = np.where(data.csq > 0, mag, -np.inf)
     j = np.argmax(mag, axis=1)
     rows = np.arange(len(etas))
-    S_hi, S_lo = ahi[rows, j][:, None], alo[rows, j][:, None]
+    S_hi = ahi[rows, j][:, None]
+    S_lo = alo[rows, j][:, None] if data.accurate else np.zeros_like(S_hi)
     S = S_hi + S_lo
     if np.any(S == 0):
         bad = etas[(S == 0)[:, 0]][0]
         raise ValueError(f"f(w_t) = 0 exactly at eta = {bad!r} (every 1 - eta lambda_i with c_i != 0 vanishes)")
-    u = ((ahi - S_hi) + (alo - S_lo)) / S
+    u = ((ahi - S_hi) + (alo - S_lo)) / S if data.accurate else (ahi - S_hi) / S
     with np.errstate(divide="ignore"):  # log1p(-1) = -inf is the exact limit of r_i = 0
         logq = np.log1p(np.maximum(u, -1.0))
     return S_hi, S_lo, sign, logq, u
