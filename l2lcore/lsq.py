@@ -675,6 +675,30 @@ def one_over_t(h: HorizonSweep) -> bool:
                 and np.all(h.inside("tbv")))
 
 
+def horizon_claims(horizon: HorizonSweep | None, seed_sweeps: dict | None) -> list[Claim]:
+    """eta*_TbV = Theta(1/t) (:func:`one_over_t`) on one sweep over t, and on every sweep of
+    ``seed_sweeps`` (seed -> sweep); either may be None. Shared by the GD and SGD chapters."""
+    claims = []
+    if horizon is not None:
+        tv = horizon.ts * horizon.eta_tbv
+        claims.append(Claim(
+            "eta*_TbV is Theta(1/t): t * eta*_TbV flat in t, eta*_TbV inside the grid",
+            f"t eta*_TbV = {tv.min():.3g} .. {tv.max():.3g} over t = {horizon.ts.min()} .. {horizon.ts.max()} "
+            f"(max/min {_spread(tv):.2f}, at most {FLAT:g} allowed; eta*_TbV itself "
+            f"{_spread(horizon.eta_tbv):.0f}x apart, {int(horizon.inside('tbv').sum())} of "
+            f"{horizon.eta_tbv.size} inside the grid)",
+            one_over_t(horizon)))
+    if seed_sweeps:
+        good = [s for s, h in seed_sweeps.items() if one_over_t(h)]
+        spreads = [_spread(h.ts * h.eta_tbv) for h in seed_sweeps.values()]
+        claims.append(Claim(
+            "eta*_TbV is Theta(1/t) for every seed checked",
+            f"{len(good)} of {len(seed_sweeps)} seeds ({min(seed_sweeps)} .. {max(seed_sweeps)}); "
+            f"max/min of t eta*_TbV at most {max(spreads):.2f}",
+            len(good) == len(seed_sweeps)))
+    return claims
+
+
 def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
     """(mean, half-width) of the Student-t confidence interval for the mean of ``values``."""
     from scipy import stats
@@ -713,7 +737,7 @@ def theorem5_claims(horizon: HorizonSweep, by_sigma: list[dict], seed_sweeps: di
     shrinks like 1/sigma^2 while the noise of F_hat_TbV over m tasks does not, and TbV may learn
     the grid floor (predict ~0): a matter of m, which the chapter shows.
     """
-    ts, tbt, tbv = horizon.ts, horizon.eta_tbt, horizon.eta_tbv
+    ts, tbt = horizon.ts, horizon.eta_tbt
     span = f"t = {ts.min()} .. {ts.max()}"
     sig = np.array([r["sigma"] for r in by_sigma])
     err_tbt = np.array([r["test_err_tbt"] for r in by_sigma])
@@ -730,20 +754,8 @@ def theorem5_claims(horizon: HorizonSweep, by_sigma: list[dict], seed_sweeps: di
         Claim("eta*_TbT is Theta(1): flat in t",
               f"{tbt.min():.3g} .. {tbt.max():.3g} over {span} (max/min {_spread(tbt):.2f})",
               _spread(tbt) <= FLAT and tbt.min() >= 0.05 and ts.max() >= HORIZON_SPAN * ts.min()),
-        Claim("eta*_TbV is Theta(1/t): t * eta*_TbV flat in t, eta*_TbV inside the grid",
-              f"t eta*_TbV = {(ts * tbv).min():.3g} .. {(ts * tbv).max():.3g} over {span} "
-              f"(max/min {_spread(ts * tbv):.2f}; eta*_TbV itself {_spread(tbv):.0f}x apart, "
-              f"{int(horizon.inside('tbv').sum())} of {tbv.size} inside the grid)",
-              one_over_t(horizon)),
+        *horizon_claims(horizon, seed_sweeps),
     ]
-    if seed_sweeps:
-        good = [s for s, h in seed_sweeps.items() if one_over_t(h)]
-        spreads = [_spread(h.ts * h.eta_tbv) for h in seed_sweeps.values()]
-        claims.append(Claim(
-            "eta*_TbV is Theta(1/t) for every seed checked",
-            f"{len(good)} of {len(seed_sweeps)} seeds ({min(seed_sweeps)} .. {max(seed_sweeps)}); "
-            f"max/min of t eta*_TbV at most {max(spreads):.2f}",
-            len(good) == len(seed_sweeps)))
     claims += [
         Claim("TbT's test error is Omega(sigma^2)",
               f"E||w_t - w*||^2 / sigma^2 = {(err_tbt / sig**2).min():.2f} .. "

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lsq import (FLAT, HorizonSweep, LsqTask, TRUNCATION, check_grid, check_sigma,
-                  check_split, compare_with, one_over_t, sample_task, task_seeds, task_streams)
+from .lsq import (HorizonSweep, LsqTask, TRUNCATION, check_grid, check_sigma, check_split,
+                  compare_with, horizon_claims, sample_task, task_seeds, task_streams)
 from ._checks import positive_int
 from .claims import Claim
 
@@ -137,24 +137,7 @@ def sgd_claims(by_sigma: list[dict], by_n: list[dict], horizon: HorizonSweep | N
     fit = np.array([r["train_rmse_tbt"] / r["test_rmse_tbt"] for r in by_sigma])
     by_n = sorted(by_n, key=lambda r: r["n"])
     gap_n = np.array([r["test_rmse_tbt"] / r["test_rmse_tbv"] for r in by_n])
-    claims = []
-    if horizon is not None:
-        tv = horizon.ts * horizon.eta_tbv
-        claims.append(Claim(
-            "eta*_TbV is Theta(1/t): t * eta*_TbV flat in t, eta*_TbV inside the grid",
-            f"t eta*_TbV = {tv.min():.3g} .. {tv.max():.3g} over t = {horizon.ts.min()} .. "
-            f"{horizon.ts.max()} (max/min {tv.max() / tv.min():.2f}, at most {FLAT:g} allowed; "
-            f"eta*_TbV itself {horizon.eta_tbv.max() / horizon.eta_tbv.min():.0f}x apart)",
-            one_over_t(horizon)))
-    if seed_sweeps:
-        good = [s for s, h in seed_sweeps.items() if one_over_t(h)]
-        spreads = [float(np.max(h.ts * h.eta_tbv) / np.min(h.ts * h.eta_tbv))
-                   for h in seed_sweeps.values()]
-        claims.append(Claim(
-            "eta*_TbV is Theta(1/t) for every seed checked",
-            f"{len(good)} of {len(seed_sweeps)} seeds ({min(seed_sweeps)} .. {max(seed_sweeps)}); "
-            f"max/min of t eta*_TbV at most {max(spreads):.2f}",
-            len(good) == len(seed_sweeps)))
+    claims = horizon_claims(horizon, seed_sweeps)
     claims += [
         Claim("with n < d, TbT picks a larger step than TbV at every sigma",
               "eta*_TbT / eta*_TbV = " + ", ".join(f"{v:.3g}" for v in eta_ratio),
