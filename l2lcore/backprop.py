@@ -98,27 +98,40 @@ def _out_of_range(x, dt) -> str | None:
     return None
 
 
+def gd_step(w, H, eta):
+    """One inner step w - eta H w, written w - eta (w @ H) (H is symmetric) so that a batch of
+    states (rows) and a single state round alike."""
+    return w - eta * (w @ H)
+
+
 def _forward_pass(H, w0, eta, t, dt):
     """States w_0 ... w_t stacked along axis 0 (trailing axes: batch of etas, then d)."""
     W = np.empty((t + 1,) + w0.shape, dtype=dt)
     W[0] = w0
     for k in range(t):
-        W[k + 1] = W[k] - eta * (W[k] @ H)
+        W[k + 1] = gd_step(W[k], H, eta)
     return W
 
 
-def _inputs(task, eta, t, objective, dtype):
+def step_sizes(etas, dt) -> np.ndarray:
+    """The step sizes validated (finite, >= 0) and rounded once to ``dt``; long double input
+    keeps its extra digits when ``dt`` is long double."""
+    return _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64).astype(dt)
+
+
+def _inputs(task, etas, t, objective, dtype):
+    """(dtype, etas in it, t, H and w_0 in it), all validated."""
     dt = as_dtype(dtype)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
-    return dt, t, task.H.astype(dt), task.w0.astype(dt)
+    return dt, step_sizes(etas, dt), t, task.H.astype(dt), task.w0.astype(dt)
 
 
 def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64) -> BackpropTrace:
     """Reverse-mode meta-gradient through the t unrolled steps in ``dtype``, with its trace."""
     _checks.eta(eta)
-    dt, t, H, w0 = _inputs(task, eta, t, objective, dtype)
-    e = _checks.etas(eta, np.longdouble if dt == np.longdouble else np.float64).astype(dt)[()]
+    dt, e, t, H, w0 = _inputs(task, eta, t, objective, dtype)
+    e = e[()]
     with np.errstate(all="ignore"):
         W = _forward_pass(H, w0, e, t, dt)
         Hwt = H @ W[t]
@@ -164,15 +177,13 @@ def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
     The stored trajectory has t x len(etas) x d entries; the etas are processed in chunks of
     at most ``max_elements`` stored entries, which changes nothing in the result.
     """
-    dt = as_dtype(dtype)
-    etas = _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64)
-    dt, t, H, w0 = _inputs(task, etas, t, objective, dtype)
+    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype)
     out = np.empty(etas.shape, dtype=dt)
     flat = etas.ravel()
     chunk = max(1, max_elements // ((t + 1) * task.d))
     with np.errstate(all="ignore"):
         for start in range(0, flat.size, chunk):
-            e = flat[start:start + chunk].astype(dt)[:, None]
+            e = flat[start:start + chunk, None]
             W = _forward_pass(H, np.broadcast_to(w0, (e.shape[0], task.d)), e, t, dt)
             HWt = W[t] @ H
             loss = dt(0.5) * np.sum(W[t] * HWt, axis=1, keepdims=True)
@@ -188,10 +199,8 @@ def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
 
 def forward(task, etas, t, objective: str = "log", dtype=np.float64) -> np.ndarray:
     """Forward-mode (tangent) meta-gradients in ``dtype`` for many step sizes at once."""
-    dt = as_dtype(dtype)
-    etas = _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64)
-    dt, t, H, w0 = _inputs(task, etas, t, objective, dtype)
-    e = etas.ravel().astype(dt)[:, None]
+    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype)
+    e = etas.ravel()[:, None]
     with np.errstate(all="ignore"):
         w = np.broadcast_to(w0, (e.shape[0], task.d)).copy()
         v = np.zeros_like(w)

@@ -26,6 +26,8 @@ import numpy as np
 
 from . import _checks, backprop as bp, exact, stable
 
+#: mu_k = DEFAULT_MU_SCALE / sqrt(k), the meta step size of the authors' Figure-1 script.
+DEFAULT_MU_SCALE = 0.01
 METHODS = ("exact", "exact-unrolled", "backprop", "forward", "stable", "stable-forward")
 
 
@@ -56,10 +58,10 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     if method == "float":
         dt = bp.as_dtype(dtype)
         H, w = task.H.astype(dt), task.w0.astype(dt)
-        e = _checks.etas(eta, np.longdouble if dt == np.longdouble else np.float64).astype(dt)[()]
+        e = bp.step_sizes(eta, dt)[()]
         with np.errstate(all="ignore"):
             for _ in range(t):  # no stored trajectory: memory O(d) for any t
-                w = w - e * (H @ w)
+                w = bp.gd_step(w, H, e)
             loss = dt(0.5) * (w @ (H @ w))
             return loss if objective == "naive" else np.log(loss) / dt(t)
     if method == "stable":
@@ -137,7 +139,7 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
     eta = _checks.etas(eta0).astype(np.float64)
     if lr is None:
         def schedule(k):
-            return 1.0 / (100.0 * math.sqrt(k))
+            return DEFAULT_MU_SCALE / math.sqrt(k)
     elif callable(lr):
         schedule = lr
     elif isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real):
