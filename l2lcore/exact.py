@@ -8,6 +8,7 @@ With r_i = 1 - eta lambda_i and the spectrum of the exact float64 entries of H (
     F''(eta)                         = t (2t-1) sum_i c_i^2 lambda_i^3 r_i^(2t-2)
     G(eta)   = (1/t) log F(eta)
     G'(eta)  = F'/(t F)              = -2 sum_i c_i^2 lambda_i^2 r_i^(2t-1) / sum_i c_i^2 lambda_i r_i^(2t)
+    G''(eta) = (F''/F - (F'/F)^2)/t  = 2(2t-1) P_2/P_0 - 4t (P_1/P_0)^2,  P_k = sum_i c_i^2 lambda_i^(k+1) r_i^(2t-k)
 
 Each value is *certified*: computed twice, at ``dps`` and at a higher precision (with the
 eigendecomposition redone at that precision), and returned only when the two agree to the
@@ -80,7 +81,7 @@ def _loss(spec, eta, t):
 def closed_form(spec: Spectrum, eta, t: int, quantity: str):
     """One closed-form quantity at the spectrum's own precision (no certification).
 
-    quantity: "F", "F'", "F''", "G" or "G'" (see the module docstring).
+    quantity: "F", "F'", "F''", "G", "G'" or "G''" (see the module docstring).
     """
     with mpmath.workdps(spec.dps):
         if quantity == "F":
@@ -98,6 +99,9 @@ def closed_form(spec: Spectrum, eta, t: int, quantity: str):
             return mpmath.log(loss) / t
         if quantity == "G'":
             return -2 * _powers_sum(spec, eta, 2 * t - 1, 2) / _powers_sum(spec, eta, 2 * t, 1)
+        if quantity == "G''":
+            P0, P1, P2 = (_powers_sum(spec, eta, 2 * t - k, k + 1) for k in range(3))
+            return 2 * (2 * t - 1) * P2 / P0 - 4 * t * (P1 / P0) ** 2
     raise ValueError(f"unknown quantity {quantity!r}")
 
 
@@ -122,6 +126,11 @@ def meta_gradient(task: QuadraticTask, eta, t, objective: str = "naive", digits:
 def naive_second_derivative(task: QuadraticTask, eta, t, digits: int = DEFAULT_DIGITS):
     """F''(eta) = t (2t-1) sum_i c_i^2 lambda_i^3 (1 - eta lambda_i)^(2t-2) (> 0: strict convexity)."""
     return _certified_closed_form(task, eta, t, "F''", digits)
+
+
+def log_second_derivative(task: QuadraticTask, eta, t, digits: int = DEFAULT_DIGITS):
+    """G''(eta) = (1/t) (F''/F - (F'/F)^2), certified to ``digits`` digits."""
+    return _certified_closed_form(task, eta, t, "G''", digits)
 
 
 def unrolled(task: QuadraticTask, eta, t, objective: str, dps: int):

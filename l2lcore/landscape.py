@@ -22,13 +22,13 @@ from tqdm import tqdm
 from . import _checks, exact, numerics, stable
 from .backprop import backprop
 from .claims import Claim
-from .meta import meta_descent
+from .meta import DEFAULT_MU_SCALE, meta_descent
 from .quadratic import QuadraticTask
 
 BOUND_DPS = 60
 #: mu_k = AUTHORS_MU_SCALE / sqrt(k): the meta-step of the authors' Figure-1 script, which is
 #: :func:`l2lcore.meta.meta_descent`'s default (Theorem 4 itself takes mu_k = 1/sqrt(k)).
-AUTHORS_MU_SCALE = 0.01
+AUTHORS_MU_SCALE = DEFAULT_MU_SCALE
 # The exact meta-gradients are certified to 30 digits; bounds that hold with equality
 # (every r_i >= 0) may then appear violated by one unit in the 30th digit.
 BOUND_RTOL = mpmath.mpf("1e-28")
@@ -482,7 +482,7 @@ def break_threshold(task: QuadraticTask, t: int, dtype, eta_max: float, n: int =
     if not eta_max > 2 / task.L:
         raise ValueError(f"eta_max must exceed 2/L = {2 / task.L:.6g}, got {eta_max!r}")
     etas = np.geomspace(2 / task.L, eta_max, _checks.positive_int(n, "n"))
-    broken = numerics.predict(*numerics.log10_magnitudes(task, etas, t), t, dtype) >= numerics.ZERO
+    broken = numerics.predict_at(task, etas, t, dtype) >= numerics.ZERO
     return float(etas[np.argmax(broken)]) if broken.any() else float("inf")
 
 
@@ -493,7 +493,7 @@ def predicted_failure(task: QuadraticTask, run: TrainingRun) -> bool:
     if method != "backprop":
         raise ValueError(f"only backprop runs are predicted, got {run.method!r}")
     etas = run.path[np.isfinite(run.path)]
-    codes = numerics.predict(*numerics.log10_magnitudes(task, etas, run.t), run.t, dtype)
+    codes = numerics.predict_at(task, etas, run.t, dtype)
     return bool(np.any(codes >= numerics.ZERO))
 
 
@@ -520,17 +520,9 @@ def steps_to_tolerance(etas: np.ndarray, eta_star: float, eps) -> np.ndarray:
 
 
 def log_second_derivative(task: QuadraticTask, eta, t: int, digits: int = 15) -> float:
-    """G''(eta) = (1/t) (F''/F - (F'/F)^2), G = (1/t) log F, certified to ``digits`` digits."""
-    _checks.eta(eta)
-    t = _checks.positive_int(t, "t")
-
-    def value(dps):
-        spec = task.spectrum(dps)
-        F, dF, d2F = (exact.closed_form(spec, eta, t, q) for q in ("F", "F'", "F''"))
-        with mpmath.workdps(dps):
-            return (d2F / F - (dF / F) ** 2) / t
-
-    return float(exact.certified(value, digits, t))
+    """G''(eta) (:func:`l2lcore.exact.log_second_derivative`), as a float (a curvature used in
+    float formulas below), certified to ``digits`` digits before the rounding."""
+    return float(exact.log_second_derivative(task, eta, t, digits))
 
 
 def geometric_onset(curvature: float, mu_scale: float) -> float:
