@@ -54,7 +54,6 @@ def setting_claims(task, rows: list[Row]) -> list[Claim]:
     stars = [exact.minimizer(task, t) for t in horizons]
     with mpmath.workdps(30):
         classical = mpmath.mpf(2) / (mpmath.mpf(task.L) + mpmath.mpf(task.alpha))
-    with mpmath.workdps(30):
         exact_ok = all(exact.agree(r.exact, meta_gradient(task, r.eta, r.t, "log", dps=45), 30) for r in rows[:3])
     return [
         Claim("exact G' agrees with a 45-digit recomputation to 30 digits", "first three table entries", exact_ok),

@@ -427,12 +427,6 @@ def _grad_norms(data, unrolls, spec: OptimizerSpec, b: Budget, net: Network, see
 # The experiments of Figures 5-7
 
 
-def _positive_int(x, name):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < 1:
-        raise ValueError(f"{name} must be a positive integer, got {x!r}")
-    return int(x)
-
-
 def _setup(dataset, mnist_path, scale, seed, overrides):
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
@@ -481,7 +475,7 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     """
     b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     noise = digits.check_noise(noise)
-    seeds = _positive_int(seeds, "seeds")
+    seeds = _checks.positive_int(seeds, "seeds")
     spec = OptimizerSpec() if spec is None else spec
     pool = corpus.n_pool
     if n is None:
@@ -489,7 +483,7 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
         plans = {"TbT": (pool, 0, "train"), "TbV": (pool - n_valid, n_valid, "valid")}
         eval_n, tune = pool, (pool - n_valid, n_valid)
     else:
-        n = _positive_int(n, "n")
+        n = _checks.positive_int(n, "n")
         if 2 * n > pool:
             raise ValueError(f"n={n} is too large: TbT(2n) needs 2n = {2 * n} training samples and "
                              f"{corpus.name!r} has {pool} (use n=None for all the data)")
@@ -563,12 +557,12 @@ def meta_gradient_norms(dataset: str = "digits", n=300, noise: float = 0.0, unro
     """
     b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     noise = digits.check_noise(noise)
-    runs = _positive_int(runs, "runs")
-    unrolls = [_positive_int(u, "each unroll length") for u in unrolls]
+    runs = _checks.positive_int(runs, "runs")
+    unrolls = [_checks.positive_int(u, "each unroll length") for u in unrolls]
     if not unrolls:
         raise ValueError("unrolls is empty")
     spec = OptimizerSpec() if spec is None else spec
-    n = corpus.n_pool if n is None else _positive_int(n, "n")
+    n = corpus.n_pool if n is None else _checks.positive_int(n, "n")
     if n > corpus.n_pool:
         raise ValueError(f"n={n} exceeds the {corpus.n_pool} training samples of {corpus.name!r}")
     steps = np.asarray(step_sizes, np.float64)
@@ -590,7 +584,7 @@ def run_replicates(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     the spread between replicates measures all of that variation, not only the evaluation runs'.
     Keywords go to :func:`run_comparison`. Returns the list of its results.
     """
-    replicates = _positive_int(replicates, "replicates")
+    replicates = _checks.positive_int(replicates, "replicates")
     seed = _checks.seed_int(seed)
     return [run_comparison(dataset, n, noise, seeds, scale, seed=seed + i, **kwargs) for i in range(replicates)]
 

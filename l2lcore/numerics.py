@@ -229,12 +229,17 @@ def phase_diagram(task, etas, horizons, dtype, exact_values=None, rtol: float = 
                         classify(values, exact_values, rtol), predicted)
 
 
+def predict_at(task, etas, t: int, dtype) -> np.ndarray:
+    """Predicted class codes of float backprop of G' at one horizon, for every eta."""
+    return predict(*log10_magnitudes(task, etas, t), t, dtype)
+
+
 def predicted_map(task, etas, horizons, dtype) -> np.ndarray:
     """Predicted class codes on a (fine) grid horizons x etas: for drawing the boundary."""
     horizons = _horizons(horizons)
     out = np.empty((horizons.size, np.size(etas)), dtype=np.int8)
     for a, t in enumerate(horizons):
-        out[a] = predict(*log10_magnitudes(task, etas, int(t)), int(t), dtype)
+        out[a] = predict_at(task, etas, int(t), dtype)
     return out
 
 
@@ -350,7 +355,7 @@ def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: i
     ``loss`` = log10 F and ``seed`` = log10 (1/(t F)).
 
     The exact part does not depend on ``dtype``: pass the result of an earlier call for the same
-    (eta, t, points, dps) as ``exact_from`` to reuse its ``steps`` and ``exact`` instead of
+    task and (eta, t, points, dps) as ``exact_from`` to reuse its ``steps`` and ``exact`` instead of
     recomputing them.
     """
     t = _checks.positive_int(t, "t")
@@ -358,9 +363,10 @@ def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: i
     trace = bp.backprop_trace(task, eta, t, "log", _float_dtype(dtype))
     steps = np.unique(np.round(np.linspace(0, t, points)).astype(np.int64))
     if exact_from is not None:
-        if not np.array_equal(exact_from["steps"], steps) or exact_from.get("key") != (float(eta), t, dps):
-            raise ValueError("exact_from was computed for another (eta, t, points, dps)")
-        return {"trace": trace, "steps": steps, "exact": exact_from["exact"], "key": exact_from["key"]}
+        if (exact_from.get("task") is not task or not np.array_equal(exact_from["steps"], steps)
+                or exact_from.get("key") != (float(eta), t, dps)):
+            raise ValueError("exact_from was computed for another (task, eta, t, points, dps)")
+        return {**exact_from, "trace": trace}
     ex = exact.log10_intermediates(task, eta, t, steps.tolist(), "log", dps)
     with mpmath.workdps(dps):
         exact_arrays = {
@@ -371,7 +377,7 @@ def trace_versus_exact(task, eta, t, dtype=np.float64, points: int = 400, dps: i
             "loss": float(ex["loss"]),
             "seed": float(ex["inv_loss"]),
         }
-    return {"trace": trace, "steps": steps, "exact": exact_arrays, "key": (float(eta), t, dps)}
+    return {"trace": trace, "steps": steps, "exact": exact_arrays, "key": (float(eta), t, dps), "task": task}
 
 
 def corollary1_claims(task, diagrams: dict, witnesses: dict, min_agreement: float = 0.95) -> list[Claim]:

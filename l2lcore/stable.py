@@ -242,17 +242,20 @@ def forward_log_gradient(task, etas, t) -> np.ndarray:
     w0 = task.w0 / np.max(np.abs(task.w0))
     w = np.broadcast_to(w0, (e.shape[0], task.d)).copy()
     v = np.zeros_like(w)
-    for _ in range(t):
+    # An overflow inside one step (eta L near float64's limit) cannot be undone by the
+    # renormalisation; it is caught once, on the result.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(t):
+            Hw = w @ H
+            v = v - e * (v @ H) - Hw
+            w = w - e * Hw
+            norm = np.max(np.abs(w), axis=1, keepdims=True)  # any common factor will do; this one cannot overflow
+            if np.any(norm == 0):
+                raise ValueError("w_k = 0 exactly: the log meta-objective is -infinity for some eta")
+            w, v = w / norm, v / norm
         Hw = w @ H
-        v = v - e * (v @ H) - Hw
-        w = w - e * Hw
-        norm = np.max(np.abs(w), axis=1, keepdims=True)  # any common factor will do; this one cannot overflow
-        if np.any(norm == 0):
-            raise ValueError("w_k = 0 exactly: the log meta-objective is -infinity for some eta")
-        if not (np.all(np.isfinite(norm)) and np.all(np.isfinite(v))):
-            raise ValueError("the rescaled forward mode overflowed within one step (eta * L too large); "
-                             "use the closed form (method='stable')")
-        w, v = w / norm, v / norm
-    Hw = w @ H
-    g = 2.0 / t * np.sum(v * Hw, axis=1) / np.sum(w * Hw, axis=1)
+        g = 2.0 / t * np.sum(v * Hw, axis=1) / np.sum(w * Hw, axis=1)
+    if not np.all(np.isfinite(g)):
+        raise ValueError("the rescaled forward mode overflowed within one step (eta * L too large); "
+                         "use the closed form (method='stable')")
     return np.ldexp(g, e_H).reshape(etas.shape)
