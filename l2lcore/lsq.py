@@ -631,30 +631,26 @@ class HorizonSweep:
 
 
 def sweep_horizon(d, n, sigma, ts, m, etas, seed, split=0.5,
-                  meta_objectives=gd_meta_objectives) -> HorizonSweep:
-    """eta*_TbT(t) and eta*_TbV(t) on one set of m tasks; ``meta_objectives`` is
-    :func:`gd_meta_objectives` (then each task is decomposed once for all t) or
-    :func:`l2lcore.lsq_sgd.sgd_meta_objectives`."""
+                  objectives_over_t=gd_meta_objectives_over_t) -> HorizonSweep:
+    """eta*_TbT(t) and eta*_TbV(t) on one set of m tasks. ``objectives_over_t`` takes
+    (d, n, sigma, ts, m, etas, seed, split) and returns the TbT and TbV meta-objectives, each of
+    shape (len(ts), len(etas)): :func:`gd_meta_objectives_over_t` (each task decomposed once
+    for all t) or :func:`l2lcore.lsq_sgd.sgd_meta_objectives_over_t`."""
     ts = [positive_int(t, "t") for t in ts]
     if not ts:
         raise ValueError("ts is empty")
     etas = check_grid(etas)
-    if meta_objectives is gd_meta_objectives:
-        objectives = zip(*gd_meta_objectives_over_t(d, n, sigma, ts, m, etas, seed, split))
-    else:
-        objectives = (meta_objectives(d, n, sigma, t, m, etas, seed, split) for t in ts)
-    best = [[etas[np.argmin(F)] for F in pair] for pair in objectives]
-    tbt, tbv = np.array(best).T
+    tbt, tbv = (etas[np.argmin(F, axis=1)] for F in objectives_over_t(d, n, sigma, ts, m, etas, seed, split))
     return HorizonSweep(np.array(ts), tbt, tbv, float(etas.min()), float(etas.max()))
 
 
 def horizon_over_seeds(d, n, sigma, ts, m, etas, seeds, split=0.5,
-                       meta_objectives=gd_meta_objectives) -> dict[int, HorizonSweep]:
+                       objectives_over_t=gd_meta_objectives_over_t) -> dict[int, HorizonSweep]:
     """:func:`sweep_horizon` for each seed of ``seeds``: a robustness check of its minimizers."""
     seeds = [_checks.seed_int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty")
-    return {s: sweep_horizon(d, n, sigma, ts, m, etas, s, split, meta_objectives) for s in seeds}
+    return {s: sweep_horizon(d, n, sigma, ts, m, etas, s, split, objectives_over_t) for s in seeds}
 
 
 def _spread(x) -> float:

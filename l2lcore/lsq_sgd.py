@@ -107,6 +107,14 @@ def sgd_meta_objectives(d: int, n: int, sigma: float, t: int, m: int, etas, seed
     return tbt / m, tbv / m
 
 
+def sgd_meta_objectives_over_t(d: int, n: int, sigma: float, ts, m: int, etas, seed: int,
+                               split: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sgd_meta_objectives` for each horizon of ``ts`` (same tasks), stacked into arrays of
+    shape (len(ts), len(etas)) as :func:`l2lcore.lsq.sweep_horizon` takes them."""
+    pairs = [sgd_meta_objectives(d, n, sigma, t, m, etas, seed, split) for t in ts]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
 def sgd_fit(task: LsqTask, eta: float, t: int, rng: np.random.Generator) -> np.ndarray:
     """w_t of t SGD steps on all of the task's samples, sample order drawn from ``rng``."""
     order = sample_order(task.n, t, rng)

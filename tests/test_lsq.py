@@ -366,9 +366,9 @@ def test_sgd_claims_hold():
     fine = np.logspace(-6, 0, 61)
     ts = [20 * e for e in (1, 2, 4, 8)]
     horizon = lsq.sweep_horizon(40, 20, 1.0, ts, 64, fine, 0,
-                                meta_objectives=lsq_sgd.sgd_meta_objectives)
+                                objectives_over_t=lsq_sgd.sgd_meta_objectives_over_t)
     seeds = lsq.horizon_over_seeds(40, 20, 1.0, ts, 64, fine, (1, 2),
-                                   meta_objectives=lsq_sgd.sgd_meta_objectives)
+                                   objectives_over_t=lsq_sgd.sgd_meta_objectives_over_t)
     claims = lsq_sgd.sgd_claims(by_sigma, by_n, horizon, seeds)
     assert len(claims) == 6
     assert all(c.holds for c in claims), claims
