@@ -11,7 +11,7 @@ import time
 from tqdm import tqdm
 
 import l2lcore
-from l2lcore import exact
+from l2lcore.quadratic import exact
 
 
 def main():

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 import l2lcore
-from l2lcore import stable
+from l2lcore.quadratic import stable
 
 
 def plain_closed_form(lam, csq, etas, t):

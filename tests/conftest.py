@@ -1,4 +1,5 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The exact rational oracle (tests/quadratic/oracle.py) is imported by name.
+sys.path.insert(0, str(Path(__file__).parent / "quadratic"))

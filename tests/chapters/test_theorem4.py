@@ -1,0 +1,182 @@
+"""Theorems 3 and 4 as the chapters check them: the same claims functions, smaller configurations."""
+import mpmath
+import numpy as np
+import pytest
+
+import l2lcore
+from l2lcore.chapters import theorem3, theorem4
+from l2lcore.quadratic import stable
+
+
+@pytest.fixture(scope="module")
+def unit_task():
+    return l2lcore.QuadraticTask.random(6, 7, "paper")  # ||w_0|| = 1, as Theorem 3 assumes
+
+
+@pytest.fixture(scope="module")
+def figure1_task():
+    return l2lcore.QuadraticTask.random(20, 0, "code")  # the authors' Figure-1 instance
+
+
+def test_theorem3_claims_hold(unit_task):
+    task = unit_task
+    etas = np.array([0.5, 1.0, 1.9, 2.1, 3.0]) / task.L
+    horizons = [1, 10, 100, 1000, 3000]
+    cells = theorem3.naive_gradient_cells(task, etas, horizons)
+    rates = [theorem3.naive_growth_rate(task, e, 1500, 3000) for e in etas]
+    curvature = {t: theorem3.min_second_derivative(task, np.linspace(0, 3 / task.L, 41), t) for t in (1, 10, 1000)}
+    minimizers = [theorem3.naive_minimizer(task, t) for t in (1, 100, 3000)]
+    claims = theorem3.theorem3_claims(task, cells, rates, curvature, minimizers)
+    assert all(c.holds for c in claims), claims
+
+
+def test_upper_bound_is_an_equality_when_every_factor_is_nonnegative(unit_task):
+    """For eta <= 1/L every r_i >= 0, so |F'| = t sum_i c_i^2 lambda_i^2 r_i^(2t-1) exactly."""
+    eta, t = 0.7 / unit_task.L, 50
+    value = l2lcore.meta_gradient(unit_task, eta, t, "naive")
+    with mpmath.workdps(40):
+        assert l2lcore.quadratic.exact.agree(abs(value), theorem3.theorem3_upper_bound(unit_task, eta, t), 25)
+
+
+def test_theorem3_bounds_reject_what_they_do_not_cover(unit_task, figure1_task):
+    with pytest.raises(ValueError, match=r"\|\|w_0\|\| = 1"):
+        theorem3.theorem3_lower_bound(figure1_task, 1.0, 10)
+    with pytest.raises(ValueError, match="2/L"):
+        theorem3.naive_gradient_cells(unit_task, [2.0 / unit_task.L], [10])
+    with pytest.raises(ValueError, match="t1 < t2"):
+        theorem3.naive_growth_rate(unit_task, 0.1, 10, 10)
+
+
+def test_sup_over_eta_needs_only_zero_to_two_over_alpha(figure1_task):
+    """For eta >= 2/alpha, |G'| <= 2 alpha <= |G'(0)|: the sup is attained in [0, 2/alpha]."""
+    task = figure1_task
+    for t in (1, 10, 1000):
+        far = np.abs(stable.log_gradient(task, np.geomspace(2 / task.alpha, 1e4 / task.alpha, 50), t))
+        assert far.max() <= 2 * task.alpha * (1 + 1e-12) <= abs(stable.log_gradient(task, 0.0, t))
+
+
+def test_theorem4_claims_hold(figure1_task):
+    task = figure1_task
+    sups = [theorem4.log_gradient_sup(task, t) for t in (1, 100, 10_000, 1_000_000)]
+    spot = theorem4.sup_spot_errors(task, sups[::2])
+    survey = theorem4.theorem4_survey([4, 8], 3, 0, [1, 100, 10_000], n_grid=801)
+    grid = np.concatenate(([0.0], np.geomspace(1e-3 / task.L, 2 / task.alpha, 4000)))
+    changes = {t: theorem4.sign_changes(task, grid, t) for t in (1, 100, 10_000)}
+    stars = {t: theorem4.log_minimizer(task, t) for t in (1, 100, 1000, 10_000)}
+    star80 = float(l2lcore.quadratic.exact.minimizer(task, 80))
+    figure1 = l2lcore.meta_descent(task, 80, 0.1, 1000, method="exact")
+    runs = theorem4.meta_training_grid(task, [80, 300], [0.03, 0.1], 300)
+    M = np.array([0.1, 0.4, 1.2, 1.6, 2.0])
+    etas = l2lcore.meta_descent(task, 80, M, 5000)
+    eps = np.array([1e-2, 1e-3, 1e-4, 1e-6])
+    k = theorem4.steps_to_tolerance(etas, star80, eps)
+    onset = theorem4.geometric_onset(theorem4.log_second_derivative(task, star80, 80), theorem4.AUTHORS_MU_SCALE)
+    fit = theorem4.convergence_fits(M, eps, k, onset, 1e-3)
+    # The rules pick the small starts as flat and the two largest as M-dependent.
+    assert fit.flat.tolist() == [True, True, False, False, False]
+    assert fit.m_fit.tolist() == [False, False, False, True, True]
+    assert fit.eps_fit.tolist() == [True, True, True, False]
+    claims = theorem4.theorem4_claims(task, sups, spot, survey, changes, stars, figure1, star80, runs, 1e-2, fit)
+    assert all(c.holds for c in claims), claims
+
+
+def test_convergence_fits_choose_their_ranges_by_rule():
+    """A synthetic k' = max(arrival(M), settle(eps)): settle ~ eps^-0.5 until it levels off at 1200."""
+    M = np.array([0.1, 0.2, 0.5, 2.0, 4.0])
+    eps = np.geomspace(1e-1, 1e-7, 7)
+    settle = np.minimum(10 * eps ** -0.5, 1200.0)
+    arrival = 10 * M**4
+    k = np.maximum(settle[:, None], arrival[None, :]).round().astype(int)
+    fit = theorem4.convergence_fits(M, eps, k, onset=1000.0, m_eps=0.1)
+    assert fit.flat.tolist() == [True, True, True, False, False]
+    assert fit.eps_fit.tolist() == [True, True, True, True, False, False, False]
+    assert fit.eps_slope == pytest.approx(0.5, abs=0.01)
+    assert fit.m_index == 0 and fit.m_fit.tolist() == [False, False, False, True, True]
+    assert fit.m_slope == pytest.approx(4.0, abs=0.01)
+    assert fit.censored == 0
+    k[-1, 0] = -1  # a censored run is never flat, and the smallest start then has no reference
+    assert not theorem4.convergence_fits(M, eps, k, 1000.0, 1e-7).m_fit.any()
+    with pytest.raises(ValueError, match="increasing"):
+        theorem4.convergence_fits(M[::-1], eps, k, 1000.0, 1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        theorem4.convergence_fits(M, eps[:-1], k, 1000.0, 1e-3)
+
+
+def test_log_second_derivative_matches_a_difference_quotient(figure1_task):
+    task, t = figure1_task, 80
+    eta, h = 0.03, 1e-6
+    with mpmath.workdps(40):
+        quotient = (l2lcore.quadratic.exact.meta_gradient(task, eta + h, t, "log", 20)
+                    - l2lcore.quadratic.exact.meta_gradient(task, eta - h, t, "log", 20)) / (2 * h)
+    assert theorem4.log_second_derivative(task, eta, t) == pytest.approx(float(quotient), rel=1e-6)
+    assert theorem4.geometric_onset(400.0, 0.01) == pytest.approx(4.0)
+    assert theorem4.arrival_estimate(2.0, 0.01) == pytest.approx(2500.0)
+    with pytest.raises(ValueError, match="G''"):
+        theorem4.geometric_onset(-1.0, 0.01)
+
+
+def test_authors_mu_scale_is_meta_descents_default(figure1_task):
+    task, eta0 = figure1_task, 0.02
+    g = float(l2lcore.quadratic.exact.meta_gradient(task, eta0, 80, "log"))
+    etas = l2lcore.meta_descent(task, 80, eta0, 1)
+    assert etas[1] == pytest.approx(eta0 - theorem4.AUTHORS_MU_SCALE * g, rel=1e-12)
+
+
+def test_training_failures_follow_the_range_analysis(figure1_task):
+    task = figure1_task
+    runs = theorem4.meta_training_grid(task, [300], [0.01, 0.3], 20, methods=("backprop float64",))
+    assert [r.failed for r in runs] == [False, True]
+    assert [theorem4.predicted_failure(task, r) for r in runs] == [False, True]
+    assert runs[1].peak >= theorem4.break_threshold(task, 300, np.float64, 10 / task.L)
+    assert theorem4.break_threshold(task, 300, np.float32, 10 / task.L) < theorem4.break_threshold(task, 300, np.float64, 10 / task.L)
+    assert theorem4.break_threshold(task, 1, np.float64, 3 / task.L) == np.inf
+    with pytest.raises(ValueError, match="backprop"):
+        theorem4.predicted_failure(task, theorem4.meta_training_grid(task, [10], [0.01], 2, methods=("stable float64",))[0])
+
+
+def test_bound_tightness_and_range_exit(unit_task):
+    task = unit_task
+    etas = np.array([0.5, 1.5, 3.0]) / task.L
+    horizons = [1, 3, 10, 100, 1000]
+    tight = {round(b.eta * task.L, 6): b for b in theorem3.bound_tightness(theorem3.naive_gradient_cells(task, etas, horizons))}
+    assert np.allclose(tight[0.5].ratio, 1.0, rtol=1e-12) and tight[0.5].settled(1e-9) == 1
+    assert np.all(tight[1.5].ratio <= 1 + 1e-12) and tight[3.0].upper is False
+    lo, at = tight[3.0].worst()
+    assert lo >= 1 and at in horizons
+    exit_t = theorem3.float_range_exit(task, etas[2])
+    tiny, huge = np.log10(np.finfo(np.float64).tiny), np.log10(np.finfo(np.float64).max)
+    inside = lambda t: tiny <= theorem3.log10_abs(l2lcore.quadratic.exact.meta_gradient(task, etas[2], t, "naive")) <= huge
+    assert inside(exit_t - 1) and not inside(exit_t)
+    assert theorem3.float_range_exit(task, etas[2], np.float32) < exit_t
+
+
+def test_steps_to_tolerance_is_the_first_step_after_the_last_violation():
+    etas = np.array([[1.0, 1.0], [0.5, 0.0], [0.1, 0.9], [0.05, 0.95]])
+    k = theorem4.steps_to_tolerance(etas, 0.0, [0.2, 0.07])
+    assert k.tolist() == [[2, -1], [3, -1]]
+    with pytest.raises(ValueError, match="eps"):
+        theorem4.steps_to_tolerance(etas, 0.0, [0.0])
+    with pytest.raises(ValueError, match="shape"):
+        theorem4.steps_to_tolerance(etas[:, 0], 0.0, [0.1])
+
+
+def test_loglog_slope_recovers_a_power_law_and_rejects_nonpositive_values():
+    x = np.array([1.0, 10.0, 100.0])
+    assert theorem4.loglog_slope(x, 3 * x**2) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="positive"):
+        theorem4.loglog_slope(x, -x)
+
+
+def test_bad_arguments_raise_value_errors(figure1_task):
+    with pytest.raises(ValueError, match="n_grid"):
+        theorem4.log_gradient_sup(figure1_task, 10, n_grid=2)
+    with pytest.raises(ValueError, match="training method"):
+        theorem4.meta_training_grid(figure1_task, [10], [0.1], 5, methods=("adam",))
+    with pytest.raises(ValueError, match="dims"):
+        theorem4.theorem4_survey([], 2, 0, [10])
+
+
+def test_log10_abs_handles_magnitudes_beyond_float_range():
+    with mpmath.workdps(30):
+        assert theorem3.log10_abs(mpmath.mpf("-1e-3000")) == pytest.approx(-3000)
+    assert theorem3.log10_abs(mpmath.mpf(0)) == -np.inf

@@ -1,0 +1,117 @@
+"""The stable float64 method: never overflows, relative error <= 1e-9 against exact up to t = 1e6.
+
+Near the root eta* of G' no float method has a small relative error (the exact value passes
+through 0), so there the error is measured against the sum of the absolute values of the terms
+of G', which is what float64 rounding is proportional to.
+"""
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import l2lcore
+from l2lcore import QuadraticTask
+from l2lcore.quadratic import stable
+
+
+def absolute_terms_scale(task, eta, t):
+    """2 sum_i c_i^2 lambda_i^2 |r_i|^(2t-1) / sum_i c_i^2 lambda_i r_i^(2t), in mpmath: |G'| when
+    no terms cancel, and the magnitude that float rounding errors in G' are relative to."""
+    spec = task.spectrum(40)
+    with mpmath.workdps(40):
+        r = [1 - mpmath.mpf(eta) * lam for lam in spec.lam]
+        num = mpmath.fsum(c * lam**2 * abs(x) ** (2 * t - 1) for c, lam, x in zip(spec.csq, spec.lam, r))
+        den = mpmath.fsum(c * lam * x ** (2 * t) for c, lam, x in zip(spec.csq, spec.lam, r))
+        return float(2 * num / den)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    d=st.integers(2, 8),
+    ensemble=st.sampled_from(["paper", "code"]),
+    eta_over_L=st.floats(0.0, 3.0),
+    t=st.sampled_from([1, 2, 7, 80, 1000, 12345, 10**5, 999_999, 10**6]),
+)
+def test_stable_matches_exact_for_any_horizon(seed, d, ensemble, eta_over_L, t):
+    task = l2lcore.QuadraticTask.random(d, seed, ensemble)
+    eta = eta_over_L / task.L
+    want = l2lcore.meta_gradient(task, eta, t, "log")
+    got = l2lcore.meta_gradient(task, eta, t, "log", "stable")
+    assert isinstance(got, np.float64)
+    assert abs(got - float(want)) <= 1e-9 * max(abs(float(want)), 1e-6 * absolute_terms_scale(task, eta, t))
+    with mpmath.workdps(30):
+        naive = l2lcore.meta_gradient(task, eta, t, "naive")
+        assert abs(stable.naive_gradient(task, eta, t) - naive) <= mpmath.mpf("1e-9") * abs(naive)
+
+
+def test_stable_at_the_crossing_of_the_two_extreme_terms():
+    """eta = 2/(L + alpha): |1 - eta L| = |1 - eta alpha|, the hardest case for rounding."""
+    for seed in range(5):
+        task = l2lcore.QuadraticTask.random(8, seed)
+        eta = 2 / (task.L + task.alpha)
+        for t in (10**4, 10**6):
+            want = float(l2lcore.meta_gradient(task, eta, t, "log"))
+            assert abs(stable.log_gradient(task, eta, t) - want) <= 1e-9 * abs(want)
+            assert abs(stable.log_objective(task, eta, t) - float(l2lcore.meta_objective(task, eta, t, "log"))) <= 1e-12
+
+
+def test_rescaled_forward_mode_needs_no_eigendecomposition_and_agrees():
+    task = l2lcore.QuadraticTask.random(6, 3)
+    etas = np.array([0.1, 1.0, 2 / (1 + task.alpha / task.L), 2.5]) / task.L
+    for t in (10, 3000):
+        got = stable.forward_log_gradient(task, etas, t)
+        want = np.array([float(l2lcore.meta_gradient(task, e, t, "log")) for e in etas])
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_vectorised_over_eta_and_finite_everywhere():
+    task = l2lcore.QuadraticTask.random(40, 0)
+    etas = np.linspace(0, 3 / task.L, 2001)
+    g = stable.log_gradient(task, etas, 10**6)
+    assert g.shape == etas.shape and np.all(np.isfinite(g))
+    assert np.max(np.abs(g)) < 10 * task.theorem4_scale()
+
+
+def test_relative_error_away_from_the_root_and_scaled_error_at_it():
+    task = QuadraticTask.random(8, 1)
+    star = float(l2lcore.quadratic.exact.minimizer(task, 10**4))
+    for eta in (0.5 * star, 0.999 * star, star, 1.001 * star, 2.0 * star):
+        want = float(l2lcore.meta_gradient(task, eta, 10**4, "log"))
+        got = stable.log_gradient(task, eta, 10**4)
+        scale = absolute_terms_scale(task, eta, 10**4)
+        assert abs(got - want) <= 1e-14 * scale
+        if abs(want) > 1e-3 * scale:
+            assert abs(got - want) <= 1e-9 * abs(want)
+
+
+@pytest.mark.parametrize("H, w0, eta", [
+    (np.diag([2e-170, 1e-170]), [1.0, 1.0], 0.1),
+    (np.diag([2e-170, 1e-170]), [1.0, 1.0], 3e169),
+    (np.diag([3e150, 1e150]), [1.0, 2.0], 3e-151),
+    (np.diag([2.0, 1.0]), [1e200, 1e200], 0.1),
+    (np.diag([2.0, 1.0]), [1e-300, 2e-300], 0.7),
+    (np.diag([2.0, 1.0]), [0.6, 0.8], 1e300),
+])
+def test_any_scale_of_H_w0_and_eta(H, w0, eta):
+    """The scale of H, w_0 and eta is removed exactly (powers of two) before anything is summed."""
+    task = QuadraticTask(H, np.array(w0))
+    for t in (5, 10**4):
+        want = l2lcore.meta_gradient(task, eta, t, "log")
+        for method in ("stable", "stable-forward"):
+            got = l2lcore.meta_gradient(task, eta, t, "log", method)
+            assert abs(got - float(want)) <= 1e-12 * abs(float(want)), method
+        with mpmath.workdps(30):
+            naive = l2lcore.meta_gradient(task, eta, t, "naive")
+            assert abs(stable.naive_gradient(task, eta, t) - naive) <= mpmath.mpf("1e-12") * abs(naive)
+        assert abs(stable.log_objective(task, eta, t) - float(l2lcore.meta_objective(task, eta, t, "log"))) <= 1e-12 * max(
+            1.0, abs(float(l2lcore.meta_objective(task, eta, t, "log"))))
+
+
+def test_naive_gradient_far_above_2_over_L_at_a_million_steps():
+    """log|F'| is formed in mpmath: (2t - 1) log S ~ 1e7 would lose 9 digits in float64."""
+    task = QuadraticTask.random(8, 0, "code")
+    for eta in (50 / task.L, 20 / task.alpha, 1e3 / task.alpha):
+        with mpmath.workdps(30):
+            want = l2lcore.meta_gradient(task, eta, 10**6, "naive")
+            assert abs(stable.naive_gradient(task, eta, 10**6) - want) <= mpmath.mpf("1e-12") * abs(want)
