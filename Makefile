@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench clean pins
+.PHONY: book test bench clean pins chapter
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ book: $(STAMP)
 	fi; \
 	$(BIN)/jupyter-book build . --builder html -W --keep-going && echo "$$h" > _build/.l2lcore-hash
 	@echo "Open _build/html/index.html in a browser."
+
+# Build one chapter (with the intro and the results page) into its own folder under /tmp, to
+# check a chapter while working on it: make chapter CH=theorem4
+chapter: $(STAMP)
+	@test -n "$(CH)" || { echo "usage: make chapter CH=<slug>"; exit 2; }
+	@d=/tmp/l2l-chapter-$(CH); mkdir -p $$d; \
+	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Overview\n    chapters:\n      - file: book/results\n  - caption: Chapter\n    numbered: true\n    chapters:\n      - file: book/$(CH)\n' > $$d/_toc.yml; \
+	$(BIN)/jupyter-book build . --toc $$d/_toc.yml --path-output $$d --builder html -W --keep-going && echo "built into $$d/_build/html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -30,6 +30,8 @@ def _write_notebooks(app, exception):
             continue
         nb = jupytext.read(source)
         nb.metadata.pop("jupytext", None)
+        for i, cell in enumerate(nb.cells):  # nbformat draws random ids; rebuilds must not differ
+            cell.id = f"cell-{i}"
         jupytext.write(nb, outdir / f"{source.stem}.ipynb", fmt="ipynb")
 
 

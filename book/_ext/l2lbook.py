@@ -1,0 +1,236 @@
+"""Sphinx extension: what the companion adds to Jupyter Book.
+
+* ``{claim}`3``` links to claim 3 of the chapter's claims table (its row has ``id="claim-3"``).
+* ``{figdata}`theorem4-figure1``` (in a ``{glue:figure}`` caption) gives the figure's image and
+  its plotted numbers: the CSV glued as ``theorem4-figure1-data`` is written to
+  ``_figdata/theorem4-figure1.csv``, and the image link points at the figure's own image file.
+* ``{claims-overview}`` (the "Results at a glance" page) is replaced by a table of every claim of
+  every chapter, collected from the claims tables the chapters' notebooks output in this same
+  build, grouped by the paper's statements, so it cannot disagree with them.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective, SphinxRole
+
+PAYLOAD = re.compile(r'<script type="application/json" class="l2l-claims">(.*?)</script>', re.S)
+VERDICT_MARK = {"reproduced": "&#10004; reproduced", "not reproduced": "&#10008; <strong>not reproduced</strong>",
+                "not tested": "&#8212; not tested"}
+
+
+# --------------------------------------------------------------------------- claims
+
+
+class ClaimRole(SphinxRole):
+    """``{claim}`3```: a link to row 3 of this chapter's claims table."""
+
+    def run(self):
+        if not self.text.strip().isdigit():
+            msg = self.inliner.reporter.error(f"claim role needs a claim number, got {self.text!r}", line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, msg)], [msg]
+        n = int(self.text)
+        ref = nodes.reference(self.rawtext, f"claim {n}", refuri=f"#claim-{n}", internal=True)
+        ref["classes"].append("claim-ref")
+        return [ref], []
+
+
+class claims_overview(nodes.General, nodes.Element):
+    """Placeholder for the table of every chapter's claims."""
+
+
+class ClaimsOverview(SphinxDirective):
+    def run(self):
+        self.env.note_dependency(__file__)
+        return [claims_overview()]
+
+
+def _collect_claims(app, doctree):
+    """Keep the claims payload of each chapter's executed claims table."""
+    found = []
+    for raw in doctree.findall(nodes.raw):
+        found += [json.loads(m.replace("<\\/", "</")) for m in PAYLOAD.findall(raw.astext())]
+    store = app.env.__dict__.setdefault("l2l_claims", {})
+    store.pop(app.env.docname, None)
+    # the same table may appear in several mime renderings of one output: keep one per slug
+    unique = {p["slug"]: p for p in found}
+    if unique:
+        store[app.env.docname] = list(unique.values())
+
+
+def _purge(app, env, docname):
+    env.__dict__.setdefault("l2l_claims", {}).pop(docname, None)
+    env.__dict__.setdefault("l2l_figdata", {}).pop(docname, None)
+
+
+def _merge(app, env, docnames, other):
+    for key in ("l2l_claims", "l2l_figdata"):
+        env.__dict__.setdefault(key, {}).update(
+            {d: v for d, v in other.__dict__.get(key, {}).items() if d in docnames})
+
+
+def _overview_outdated(app, env, added, changed, removed):
+    """The overview reads every chapter: rebuild it whenever any page is re-read."""
+    if not (added or changed or removed):
+        return []
+    return [d for d in env.found_docs if "{claims-overview}" in Path(env.doc2path(d)).read_text()]
+
+
+def _overview_html(env, docname, builder) -> str:
+    store = env.__dict__.get("l2l_claims", {})
+    reading = _reading_order(env)
+    payloads = [(d, p) for d in reading for p in store.get(d, [])]
+    e = html.escape
+    summary_rows, detail = [], []
+    for doc, p in payloads:
+        uri = builder.get_relative_uri(docname, doc)
+        title = e(env.titles[doc].astext()) if doc in env.titles else e(doc)
+        counts = {v: sum(s["verdict"] == v for s in p["statements"]) for v in VERDICT_MARK}
+        evidence = [c for c in p["claims"] if c["kind"] == "evidence"]
+        summary_rows.append(
+            f'<tr><td><a href="{uri}">{title}</a></td><td>{len(p["statements"])}</td>'
+            f'<td>{counts["reproduced"]}</td><td>{counts["not reproduced"]}</td><td>{counts["not tested"]}</td>'
+            f'<td>{len(evidence)} + {len(p["claims"]) - len(evidence)}</td></tr>')
+        rows = []
+        for s in p["statements"]:
+            claims = [c for c in p["claims"] if c["statement"] == s["key"]] or [None]
+            for j, c in enumerate(claims):
+                head = (f'<td rowspan="{len(claims)}">{e(s["source"])}: {e(s["text"])}<br>'
+                        f'<small>{VERDICT_MARK[s["verdict"]]}</small></td>') if j == 0 else ""
+                if c is None:
+                    rows.append(f"<tr>{head}<td colspan=\"3\">no claim</td></tr>")
+                    continue
+                why = f'<br><small>{e(c["reason"])}</small>' if c["reason"] else ""
+                rows.append(
+                    f'<tr>{head}<td><a href="{uri}#claim-{c["number"]}">claim {c["number"]}</a>: '
+                    f'{e(c["claim"])}</td><td>{e(c["kind"])}</td><td>{VERDICT_MARK[c["verdict"]]}{why}</td></tr>')
+        detail.append(
+            f'<h3 id="overview-{e(p["slug"])}"><a href="{uri}">{title}</a></h3>'
+            '<table class="claims-overview"><thead><tr><th>the paper\'s statement</th><th>claim</th>'
+            f'<th>kind</th><th>verdict</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (
+        '<table class="claims-summary"><thead><tr><th>chapter</th><th>statements</th><th>reproduced</th>'
+        '<th>not reproduced</th><th>not tested</th><th>claims (evidence + consistency)</th></tr></thead>'
+        f'<tbody>{"".join(summary_rows)}</tbody></table>' + "".join(detail))
+
+
+def _reading_order(env) -> list[str]:
+    order, seen = [], set()
+
+    def walk(doc):
+        if doc in seen:
+            return
+        seen.add(doc)
+        order.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            walk(child)
+
+    walk(env.config.root_doc)
+    return order
+
+
+def _fill_overview(app, doctree, docname):
+    for node in list(doctree.findall(claims_overview)):
+        if app.builder.format != "html":
+            node.replace_self([])
+            continue
+        node.replace_self(nodes.raw("", _overview_html(app.env, docname, app.builder), format="html"))
+
+
+# --------------------------------------------------------------------------- figure data
+
+
+class figdownload(nodes.Inline, nodes.Element):
+    """Links to a figure's image and its CSV; the image's address is known only when written."""
+
+
+class FigdataRole(SphinxRole):
+    """``{figdata}`name```: store the CSV glued as ``name-data`` and link it with the image."""
+
+    def run(self):
+        from myst_nb.ext.glue.utils import retrieve_glue_data
+
+        name = self.text.strip()
+        try:
+            data = retrieve_glue_data(self.inliner.document, f"{name}-data")
+        except Exception as exc:  # a missing key: a clear error, not a silent gap
+            msg = self.inliner.reporter.error(f"figdata: no glued data {name + '-data'!r} ({exc})", line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, msg)], [msg]
+        if "text/csv" not in data.data:
+            msg = self.inliner.reporter.error(f"figdata: {name + '-data'!r} has no text/csv", line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, msg)], [msg]
+        self.env.__dict__.setdefault("l2l_figdata", {}).setdefault(self.env.docname, {})[name] = data.data["text/csv"]
+        return [figdownload(name=name)], []
+
+
+def _visit_figdownload(self, node):
+    figure = node.parent
+    while figure is not None and not isinstance(figure, nodes.figure):
+        figure = figure.parent
+    images = list(figure.findall(nodes.image)) if figure is not None else []
+    if not images:
+        raise ValueError(f"figdata {node['name']!r} is not in the caption of a figure with an image")
+    depth = self.builder.current_docname.count("/")
+    prefix = "../" * depth
+    name = node["name"]
+    self.body.append(
+        f' <span class="figdata">Download: <a class="reference download" href="{images[0]["uri"]}" '
+        f'download="{name}.png">image (PNG)</a> &middot; <a class="reference download" '
+        f'href="{prefix}_figdata/{name}.csv" download>plotted data (CSV)</a></span>')
+    raise nodes.SkipNode
+
+
+def _skip(self, node):
+    raise nodes.SkipNode
+
+
+def _write_figdata(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir) / "_figdata"
+    out.mkdir(exist_ok=True)
+    for figures in app.env.__dict__.get("l2l_figdata", {}).values():
+        for name, text in figures.items():
+            (out / f"{name}.csv").write_text(text)
+
+
+# --------------------------------------------------------------------------- offline MathJax
+
+
+def _copy_mathjax(app, exception):
+    """MathJax from the sphinx-mathjax-offline wheel, so pages typeset math with no network."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import importlib.util
+
+    from sphinx.util.fileutil import copy_asset
+
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    source = Path(spec.origin).parent / "static" / "mathjax"
+    copy_asset(str(source), str(Path(app.outdir) / "_static" / "mathjax"))
+
+
+def _offline_mathjax_path(app, config):
+    config.mathjax_path = "mathjax/tex-chtml.js"  # relative to _static
+
+
+def setup(app):
+    app.add_role("claim", ClaimRole())
+    app.add_role("figdata", FigdataRole())
+    app.add_node(claims_overview)
+    app.add_node(figdownload, html=(_visit_figdownload, None), latex=(_skip, None), text=(_skip, None),
+                 man=(_skip, None), texinfo=(_skip, None))
+    app.add_directive("claims-overview", ClaimsOverview)
+    app.connect("doctree-read", _collect_claims)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("env-get-outdated", _overview_outdated)
+    app.connect("doctree-resolved", _fill_overview)
+    app.connect("build-finished", _write_figdata)
+    app.connect("build-finished", _copy_mathjax)
+    app.connect("config-inited", _offline_mathjax_path)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
