@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine with Python >= 3.10:
 #   make book   -> .venv with the pinned requirements, executed book in _build/html
 #   make test   -> the same .venv, then pytest
+# (`make browser` then reads the built pages in headless Chromium: CI runs all three.)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench clean pins chapter
+.PHONY: book test bench clean pins chapter browser
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,10 @@ chapter: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Open every built page in headless Chromium with no network (after `make book`).
+browser: $(STAMP)
+	L2L_BROWSER_REQUIRED=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/exact_closed_form.py
