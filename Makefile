@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/exact_closed_form.py
 	$(BIN)/python benchmarks/stable_vectorised.py
 	$(BIN)/python benchmarks/lsq_spectral.py
+	$(BIN)/python benchmarks/proof.py
 
 clean:
 	rm -rf _build

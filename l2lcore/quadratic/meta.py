@@ -6,6 +6,7 @@ One function per question, one ``method`` argument per way of answering it:
 method                    what it computes                                         returns
 ========================  =======================================================  ===============
 ``"exact"``               mpmath closed form, certified digits (:mod:`.exact`)     ``mpmath.mpf``
+``"proof"``               Arb ball arithmetic, proven digits (:mod:`.proof`)       ``Enclosure``
 ``"exact-unrolled"``      mpmath forward mode through the t steps (cross-check)    ``mpmath.mpf``
 ``"backprop"``            reverse mode as an autodiff tool does it, in ``dtype``   ``dtype`` scalar
 ``"forward"``             forward-mode tangents in ``dtype``                       ``dtype`` scalar
@@ -25,11 +26,11 @@ import numbers
 import numpy as np
 
 from .. import _checks
-from . import backprop as bp, exact, stable
+from . import backprop as bp, exact, proof, stable
 
 #: mu_k = DEFAULT_MU_SCALE / sqrt(k), the meta step size of the authors' Figure-1 script.
 DEFAULT_MU_SCALE = 0.01
-METHODS = ("exact", "exact-unrolled", "backprop", "forward", "stable", "stable-forward")
+METHODS = ("exact", "proof", "exact-unrolled", "backprop", "forward", "stable", "stable-forward")
 
 
 def _method(name):
@@ -47,6 +48,8 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     """F(eta) = f(w_{t,eta}) (naive) or G(eta) = (1/t) log F(eta) (log).
 
     method: ``"exact"`` (certified mpmath, ``dps`` significant digits, default 30),
+    ``"proof"`` (a proven :class:`~l2lcore.quadratic.proof.Enclosure` guaranteeing ``dps``
+    significant digits),
     ``"float"`` (run the t steps in ``dtype`` and evaluate; returns what the arithmetic gives,
     0, inf, -inf or nan included: this method exists to show floats failing), or
     ``"stable"`` (log objective only, float64, never overflows).
@@ -56,6 +59,8 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     _checks.objective(objective)
     if method == "exact":
         return exact.meta_objective(task, eta, t, objective, _digits(dps))
+    if method == "proof":
+        return proof.meta_objective(task, eta, t, objective, _digits(dps))
     if method == "float":
         dt = bp.as_dtype(dtype)
         H, w = task.H.astype(dt), task.w0.astype(dt)
@@ -69,14 +74,14 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
         if objective != "log":
             raise ValueError("method='stable' meta_objective is for the log objective; use 'exact' for the naive one")
         return np.float64(stable.log_objective(task, float(eta), t))
-    raise ValueError(f"unknown method {method!r} for meta_objective; choose 'exact', 'float' or 'stable'")
+    raise ValueError(f"unknown method {method!r} for meta_objective; choose 'exact', 'proof', 'float' or 'stable'")
 
 
 def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
                   dtype=np.float64, dps=None, trace: bool = False):
     """dF/deta (naive) or dG/deta (log) at one step size, by the chosen method (table above).
 
-    ``dps``: significant digits certified by the exact methods (default 30).
+    ``dps``: significant digits certified by the exact methods, proven by ``"proof"`` (default 30).
     ``trace=True`` (backprop only): return a :class:`~l2lcore.quadratic.backprop.BackpropTrace` with
     the log10 magnitude of every intermediate and the first that left the dtype's range.
     """
@@ -88,6 +93,8 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
         raise ValueError("trace=True is only available with method='backprop'")
     if method == "exact":
         return exact.meta_gradient(task, eta, t, objective, _digits(dps))
+    if method == "proof":
+        return proof.meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "exact-unrolled":
         return exact.unrolled_meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "backprop":
@@ -136,6 +143,9 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
     t = _checks.positive_int(t, "t")
     steps = _checks.positive_int(steps, "steps")
     _method(method)
+    if method == "proof":
+        raise ValueError("method='proof' returns enclosures, not steps to take; meta_descent takes 'exact' "
+                         "or a float method")
     bp.as_dtype(dtype)
     eta = _checks.etas(eta0).astype(np.float64)
     if lr is None:
