@@ -19,6 +19,7 @@ propagated together and divided by the same factor max_i |w_i| after every step;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -148,12 +149,49 @@ def _scaled_powers(data, etas):
     S_lo = alo[rows, j][:, None] if data.accurate else np.zeros_like(S_hi)
     S = S_hi + S_lo
     if np.any(S == 0):
-        bad = etas[(S == 0)[:, 0]][0]
-        raise ValueError(f"f(w_t) = 0 exactly at eta = {bad!r} (every 1 - eta lambda_i with c_i != 0 vanishes)")
+        raise ZeroLoss((S == 0)[:, 0])
     u = ((ahi - S_hi) + (alo - S_lo)) / S if data.accurate else (ahi - S_hi) / S
     with np.errstate(divide="ignore"):  # log1p(-1) = -inf is the exact limit of r_i = 0
         logq = np.log1p(np.maximum(u, -1.0))
+    if not np.all(data.csq > 0):
+        # a component with c_i = 0 contributes nothing; its |q_i| may exceed 1, and its power
+        # would overflow to inf and meet c_i^2 = 0 as nan
+        logq = np.where(data.csq > 0, logq, -np.inf)
     return S_hi, S_lo, sign, logq, u
+
+
+class ZeroLoss(ValueError):
+    """Raised inside a block where S = 0; turned into the caller's message with its own eta."""
+
+
+def zero_loss(task, etas) -> np.ndarray:
+    """Which step sizes give f(w_t) = 0 exactly, for every t >= 1.
+
+    w_t = (I - eta H)^t w_0 = 0 exactly when (I - eta H) w_0 = 0 (H is diagonalisable, so a
+    nilpotent action on w_0 is zero after one step), i.e. when w_0 = eta H w_0 for the exact
+    entries. A float64 test with a rounding bound settles almost every eta; the few it cannot
+    settle are decided in exact rational arithmetic.
+    """
+    etas = np.asarray(etas, dtype=np.float64).ravel()
+    H, w0 = task.H, task.w0
+    d = task.d
+    gamma = (d + 2) * np.finfo(np.float64).eps
+    with np.errstate(over="ignore", invalid="ignore"):
+        hw = H @ w0
+        bound = gamma * (np.abs(H) @ np.abs(w0))
+        e = etas[:, None]
+        residual = np.abs(w0 - e * hw)
+        slack = e * bound + gamma * (np.abs(w0) + e * np.abs(hw))
+        undecided = np.all(~(residual > slack), axis=1)  # nan (overflow) counts as undecided
+    out = np.zeros(etas.size, dtype=bool)
+    if undecided.any():
+        Hq = [[Fraction(x) for x in row] for row in H.tolist()]
+        wq = [Fraction(x) for x in w0.tolist()]
+        hq = [sum(h * w for h, w in zip(row, wq)) for row in Hq]
+        for i in np.flatnonzero(undecided):
+            eq = Fraction(float(etas[i]))
+            out[i] = all(w == eq * h for w, h in zip(wq, hq))
+    return out
 
 
 def _blocks(task, etas, t, spectrum):
@@ -166,8 +204,24 @@ def _blocks(task, etas, t, spectrum):
     if not np.all(np.isfinite(scaled)):
         raise ValueError(f"eta * L overflows float64 (largest eta {etas.max()!r}, L = {task.L!r})")
     size = max(1, _CHUNK_ELEMENTS // task.d)
-    blocks = ((slice(i, i + size), _scaled_powers(data, scaled[i:i + size])) for i in range(0, scaled.size, size))
+
+    def powers(i):
+        try:
+            return _scaled_powers(data, scaled[i:i + size])
+        except ZeroLoss as zero:
+            bad = etas.ravel()[i:i + size][zero.args[0]][0]
+            raise ValueError(f"f(w_t) = 0 exactly at eta = {float(bad)!r} (every 1 - eta lambda_i with c_i != 0 "
+                             "vanishes): the log meta-objective is -infinity there") from None
+
+    blocks = ((slice(i, i + size), powers(i)) for i in range(0, scaled.size, size))
     return etas, t, data, blocks
+
+
+def _reject_zero_loss(task, etas):
+    zero = zero_loss(task, etas)
+    if zero.any():
+        bad = np.asarray(etas, dtype=np.float64).ravel()[zero][0]
+        raise ValueError(f"f(w_t) = 0 exactly at eta = {float(bad)!r}: the log meta-objective is -infinity there")
 
 
 def _log_S(S_hi, S_lo):
@@ -183,6 +237,7 @@ def log_gradient(task, etas, t, spectrum: str = "auto") -> np.ndarray:
     root of G' (eta near eta*) the error is small in absolute, not relative, terms.
     """
     etas, t, data, blocks = _blocks(task, etas, t, spectrum)
+    _reject_zero_loss(task, etas)
     out = np.empty(etas.size)
     lam = data.lam_hi
     a, b = data.csq * lam**2, data.csq * lam
@@ -197,6 +252,7 @@ def log_gradient(task, etas, t, spectrum: str = "auto") -> np.ndarray:
 def log_objective(task, etas, t, spectrum: str = "auto") -> np.ndarray:
     """G(eta) = (1/t) log F = 2 log S + (1/t) (log(1/2 sum_i c'_i^2 lambda'_i q_i^(2t)) + (e + m) log 2)."""
     etas, t, data, blocks = _blocks(task, etas, t, spectrum)
+    _reject_zero_loss(task, etas)
     out = np.empty(etas.size)
     shift = (data.e + data.m) * np.log(2.0)
     for sl, (S_hi, S_lo, _, logq, _) in blocks:
@@ -214,6 +270,8 @@ def naive_gradient(task, eta, t, spectrum: str = "auto"):
     relative error, near machine precision, becomes the error of the result).
     """
     _checks.eta(eta)
+    if zero_loss(task, [float(eta)])[0]:
+        return mpmath.mpf(0)  # w_t = 0: F' = -t sum_i c_i^2 lambda_i^2 r_i^(2t-1) has every term 0
     _, t, data, blocks = _blocks(task, [float(eta)], t, spectrum)
     ((_, (S_hi, S_lo, sign, logq, _)),) = blocks
     total = float(((sign * np.exp((2 * t - 1) * logq)) @ (data.csq * data.lam_hi**2))[0])
@@ -233,6 +291,7 @@ def forward_log_gradient(task, etas, t) -> np.ndarray:
     """
     etas = _checks.etas(etas)
     t = _checks.positive_int(t, "t")
+    _reject_zero_loss(task, etas)
     e_H = int(np.frexp(task.L)[1])
     H = np.ldexp(task.H, -e_H)
     with np.errstate(over="ignore"):

@@ -115,3 +115,106 @@ def test_naive_gradient_far_above_2_over_L_at_a_million_steps():
         with mpmath.workdps(30):
             want = l2lcore.meta_gradient(task, eta, 10**6, "naive")
             assert abs(stable.naive_gradient(task, eta, 10**6) - want) <= mpmath.mpf("1e-12") * abs(want)
+
+
+# ------------------------------------------------------------------ degenerate tasks (issue 14)
+
+from l2lcore.quadratic import proof  # noqa: E402
+
+
+def test_a_start_with_no_component_on_the_top_eigenvector():
+    """c_1 = 0: the top eigenvalue must not enter the rescaling nor the sums (it gave nan)."""
+    task = QuadraticTask(np.diag([2.0, 1.0]), [0.0, 1.0])
+    want = proof.enclose(task, 0.9, 200, "G'")
+    for method in ("stable", "stable-forward"):
+        assert want.contains(l2lcore.meta_gradient(task, 0.9, 200, "log", method)) or \
+            abs(l2lcore.meta_gradient(task, 0.9, 200, "log", method) - float(want.mid)) <= 1e-14 * 20, method
+    path = l2lcore.meta_descent(task, 200, 0.9, 2)
+    assert np.all(np.isfinite(path))
+
+
+def test_zero_loss_is_the_same_clear_error_as_the_exact_path_with_the_callers_eta():
+    task = QuadraticTask(np.array([[2.0, 1.0], [1.0, 2.0]]), [1.0, -1.0])  # w_0 = eta H w_0 at eta = 1
+    for method in ("exact", "stable", "stable-forward"):
+        with pytest.raises(ValueError, match=r"f\(w_t\) = 0 exactly at eta = 1\.0:"):
+            l2lcore.meta_gradient(task, 1.0, 1, "log", method)
+    with pytest.raises(ValueError, match=r"f\(w_t\) = 0 exactly at eta = 1\.0:"):
+        stable.log_objective(task, 1.0, 3)
+    assert stable.naive_gradient(task, 1.0, 1) == 0 == l2lcore.meta_gradient(task, 1.0, 1, "naive")
+    assert list(stable.zero_loss(task, [0.5, 1.0, np.nextafter(1.0, 2.0)])) == [False, True, False]
+
+
+def _log_abs_terms_scale(task, eta, t):
+    """log of 2 sum_i c_i^2 lambda_i^2 |r_i|^(2t-1) / sum_i c_i^2 lambda_i r_i^(2t) (float64 eigh,
+    log space): the magnitude float rounding errors in G' are relative to."""
+    lam, U = np.linalg.eigh(task.H)
+    csq = (U.T @ task.w0) ** 2
+    keep = csq > 0
+    with mpmath.workdps(40):  # 1 - eta lambda exactly (two float64s), however close to 0
+        logr = [mpmath.log(abs(1 - mpmath.mpf(eta) * mpmath.mpf(x))) for x in lam[keep]]
+        a = [mpmath.log(c) + 2 * mpmath.log(x) + (2 * t - 1) * r for c, x, r in zip(csq[keep], lam[keep], logr)]
+        b = [mpmath.log(c) + mpmath.log(x) + 2 * t * r for c, x, r in zip(csq[keep], lam[keep], logr)]
+        return float(mpmath.log(2) + _logsumexp(a) - _logsumexp(b))
+
+
+def _logsumexp(xs):
+    m = max(xs)
+    return m + mpmath.log(mpmath.fsum(mpmath.exp(x - m) for x in xs))
+
+
+@st.composite
+def degenerate_tasks(draw, max_d):
+    """Tasks a reader can produce: repeated or clustered eigenvalues, starts with zero components,
+    diagonal or rotated H, H and w_0 scaled anywhere from 1e-150 to 1e150."""
+    d = draw(st.integers(1, max_d))
+    base = draw(st.lists(st.sampled_from([1.0, 2.0, 3.0, 1.0 + 2**-40, 7.5, 0.01]), min_size=d, max_size=d))
+    if len(set(base)) == 1 and d > 1:
+        base[0] = 2 * base[0] + 1  # keep L > alpha, as the paper does
+    lam = np.array(base) * 10.0 ** draw(st.integers(-150, 150))
+    w0 = np.array(draw(st.lists(st.sampled_from([0.0, 1.0, -0.5, 3.0]), min_size=d, max_size=d)))
+    if not np.any(w0):
+        w0[draw(st.integers(0, d - 1))] = 1.0
+    w0 = w0 * 10.0 ** draw(st.integers(-150, 150))
+    if draw(st.booleans()) and d > 1:
+        Q, _ = np.linalg.qr(np.random.default_rng(draw(st.integers(0, 100))).standard_normal((d, d)))
+        H = (Q * lam) @ Q.T
+        H = (H + H.T) / 2
+        w0 = Q @ w0
+    else:
+        H = np.diag(lam)
+    try:
+        return QuadraticTask(H, w0)
+    except ValueError:  # rotation rounding can leave a clustered spectrum not positive definite
+        return QuadraticTask(np.diag(lam), w0 if H.shape == (d, d) and np.any(w0) else np.ones(d))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(task=degenerate_tasks(12), eta_over_L=st.floats(0.0, 3.0), t=st.sampled_from([1, 2, 7, 80, 10**4, 10**6]))
+def test_stable_on_degenerate_tasks_is_right_or_a_documented_error(task, eta_over_L, t):
+    eta = eta_over_L / task.L
+    if not np.isfinite(eta) or eta * task.L == np.inf:
+        return
+    if stable.zero_loss(task, [eta])[0]:
+        with pytest.raises(ValueError, match="f\\(w_t\\) = 0 exactly"):
+            l2lcore.meta_gradient(task, eta, t, "log", "stable")
+        return
+    want = proof.enclose(task, eta, t, "G'", 15, absolute=True)
+    got = l2lcore.meta_gradient(task, eta, t, "log", "stable")
+    assert np.isfinite(got)
+    scale = np.exp(_log_abs_terms_scale(task, eta, t))
+    assert abs(got - float(want.mid)) <= 1e-9 * max(abs(float(want.mid)), 1e-6 * scale) + float(want.rad)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(task=degenerate_tasks(40), eta_over_L=st.floats(0.0, 3.0), t=st.sampled_from([1, 3, 50, 2000]))
+def test_rescaled_forward_mode_on_degenerate_tasks_up_to_d_40(task, eta_over_L, t):
+    eta = eta_over_L / task.L
+    if stable.zero_loss(task, [eta])[0]:
+        with pytest.raises(ValueError, match="f\\(w_t\\) = 0 exactly"):
+            l2lcore.meta_gradient(task, eta, t, "log", "stable-forward")
+        return
+    want = proof.enclose(task, eta, t, "G'", 15, absolute=True)
+    got = l2lcore.meta_gradient(task, eta, t, "log", "stable-forward")
+    assert np.isfinite(got)
+    scale = np.exp(_log_abs_terms_scale(task, eta, t))
+    assert abs(got - float(want.mid)) <= 1e-9 * max(abs(float(want.mid)), 1e-4 * scale) + float(want.rad)
