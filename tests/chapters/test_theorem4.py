@@ -1,10 +1,10 @@
-"""Theorems 3 and 4 as the chapters check them: the same claims functions, smaller configurations."""
+"""Theorem 4 as its chapter checks it: the same claims functions, smaller configurations."""
 import mpmath
 import numpy as np
 import pytest
 
 import l2lcore
-from l2lcore.chapters import theorem3, theorem4
+from l2lcore.chapters import theorem4
 from l2lcore.quadratic import stable
 
 
@@ -16,35 +16,6 @@ def unit_task():
 @pytest.fixture(scope="module")
 def figure1_task():
     return l2lcore.QuadraticTask.random(20, 0, "code")  # the authors' Figure-1 instance
-
-
-def test_theorem3_claims_hold(unit_task):
-    task = unit_task
-    etas = np.array([0.5, 1.0, 1.9, 2.1, 3.0]) / task.L
-    horizons = [1, 10, 100, 1000, 3000]
-    cells = theorem3.naive_gradient_cells(task, etas, horizons)
-    rates = [theorem3.naive_growth_rate(task, e, 1500, 3000) for e in etas]
-    curvature = {t: theorem3.min_second_derivative(task, np.linspace(0, 3 / task.L, 41), t) for t in (1, 10, 1000)}
-    minimizers = [theorem3.naive_minimizer(task, t) for t in (1, 100, 3000)]
-    claims = theorem3.theorem3_claims(task, cells, rates, curvature, minimizers)
-    assert all(c.holds for c in claims), claims
-
-
-def test_upper_bound_is_an_equality_when_every_factor_is_nonnegative(unit_task):
-    """For eta <= 1/L every r_i >= 0, so |F'| = t sum_i c_i^2 lambda_i^2 r_i^(2t-1) exactly."""
-    eta, t = 0.7 / unit_task.L, 50
-    value = l2lcore.meta_gradient(unit_task, eta, t, "naive")
-    with mpmath.workdps(40):
-        assert l2lcore.quadratic.exact.agree(abs(value), theorem3.theorem3_upper_bound(unit_task, eta, t), 25)
-
-
-def test_theorem3_bounds_reject_what_they_do_not_cover(unit_task, figure1_task):
-    with pytest.raises(ValueError, match=r"\|\|w_0\|\| = 1"):
-        theorem3.theorem3_lower_bound(figure1_task, 1.0, 10)
-    with pytest.raises(ValueError, match="2/L"):
-        theorem3.naive_gradient_cells(unit_task, [2.0 / unit_task.L], [10])
-    with pytest.raises(ValueError, match="t1 < t2"):
-        theorem3.naive_growth_rate(unit_task, 0.1, 10, 10)
 
 
 def test_sup_over_eta_needs_only_zero_to_two_over_alpha(figure1_task):
@@ -134,22 +105,6 @@ def test_training_failures_follow_the_range_analysis(figure1_task):
         theorem4.predicted_failure(task, theorem4.meta_training_grid(task, [10], [0.01], 2, methods=("stable float64",))[0])
 
 
-def test_bound_tightness_and_range_exit(unit_task):
-    task = unit_task
-    etas = np.array([0.5, 1.5, 3.0]) / task.L
-    horizons = [1, 3, 10, 100, 1000]
-    tight = {round(b.eta * task.L, 6): b for b in theorem3.bound_tightness(theorem3.naive_gradient_cells(task, etas, horizons))}
-    assert np.allclose(tight[0.5].ratio, 1.0, rtol=1e-12) and tight[0.5].settled(1e-9) == 1
-    assert np.all(tight[1.5].ratio <= 1 + 1e-12) and tight[3.0].upper is False
-    lo, at = tight[3.0].worst()
-    assert lo >= 1 and at in horizons
-    exit_t = theorem3.float_range_exit(task, etas[2])
-    tiny, huge = np.log10(np.finfo(np.float64).tiny), np.log10(np.finfo(np.float64).max)
-    inside = lambda t: tiny <= theorem3.log10_abs(l2lcore.quadratic.exact.meta_gradient(task, etas[2], t, "naive")) <= huge
-    assert inside(exit_t - 1) and not inside(exit_t)
-    assert theorem3.float_range_exit(task, etas[2], np.float32) < exit_t
-
-
 def test_steps_to_tolerance_is_the_first_step_after_the_last_violation():
     etas = np.array([[1.0, 1.0], [0.5, 0.0], [0.1, 0.9], [0.05, 0.95]])
     k = theorem4.steps_to_tolerance(etas, 0.0, [0.2, 0.07])
@@ -174,9 +129,3 @@ def test_bad_arguments_raise_value_errors(figure1_task):
         theorem4.meta_training_grid(figure1_task, [10], [0.1], 5, methods=("adam",))
     with pytest.raises(ValueError, match="dims"):
         theorem4.theorem4_survey([], 2, 0, [10])
-
-
-def test_log10_abs_handles_magnitudes_beyond_float_range():
-    with mpmath.workdps(30):
-        assert theorem3.log10_abs(mpmath.mpf("-1e-3000")) == pytest.approx(-3000)
-    assert theorem3.log10_abs(mpmath.mpf(0)) == -np.inf
