@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from l2lcore import lsq
-from l2lcore.chapters import sgd as sgd_chapter, theorem5, theorem6
+from l2lcore.chapters import sgd as sgd_chapter, theorem5
 from l2lcore.lsq import sgd as lsq_sgd
 from l2lcore.lsq import gd as lsq_gd
 
@@ -309,39 +309,6 @@ def test_theorem5_claims_are_not_vacuous():
     floored = np.where(horizon.ts == 80, 1e-6, horizon.eta_tbv)
     stuck = lsq.HorizonSweep(horizon.ts, horizon.eta_tbt, floored, horizon.grid_min, horizon.grid_max)
     assert lsq.one_over_t(horizon) and not lsq.one_over_t(stuck)
-
-
-def test_theorem6_claims_hold():
-    """n >> d: TbT's test error approaches d sigma^2 / n and TbV's advantage disappears."""
-    etas = np.logspace(-6, 0, 61)
-    by_n = [lsq.compare_tbt_tbv(40, int(r * 40), 1.0, 40, 20, etas, 0, n_test=100)
-            for r in (0.5, 2, 8, 32)]
-    claims = theorem6.theorem6_claims(by_n)
-    assert all(c.holds for c in claims), claims
-
-
-def _fake_runs(means, spread, ns=(20, 80, 320, 1280), d=40):
-    """compare_tbt_tbv-like records whose TbT errors over d sigma^2 / n have the given means."""
-    rng = np.random.default_rng(0)
-    runs = []
-    for n, mean in zip(ns, means):
-        rel = rng.standard_normal(100)
-        rel = mean + spread * (rel - rel.mean()) / rel.std(ddof=1)
-        runs.append({"n": n, "d": d, "sigma": 1.0, "test_errs_tbt": rel * d / n,
-                     "test_rmse_tbt": 1.5 if n < d else 1.0, "test_rmse_tbv": 1.0})
-    return runs
-
-
-def test_theorem6_claims_use_the_confidence_intervals():
-    """A rise the test tasks resolve fails the "falls toward 1" claim; the same rise within the
-    noise does not; an upper end above 1 + eps fails the first claim although the mean is below.
-    (The spread is the standard deviation over 100 test tasks: half-widths of about spread / 5.)"""
-    holds = lambda claims: [c.holds for c in claims[:2]]
-    assert holds(theorem6.theorem6_claims(_fake_runs([3.0, 1.5, 1.2, 1.05], 0.05))) == [True, True]
-    assert holds(theorem6.theorem6_claims(_fake_runs([3.0, 1.5, 1.2, 1.25], 0.05))) == [False, False]
-    assert holds(theorem6.theorem6_claims(_fake_runs([3.0, 1.5, 1.05, 1.08], 0.05))) == [True, False]
-    assert holds(theorem6.theorem6_claims(_fake_runs([3.0, 1.5, 1.05, 1.08], 0.15))) == [False, True]
-    assert holds(theorem6.theorem6_claims(_fake_runs([3.0, 1.5, 1.5, 1.5], 0.05))) == [False, False]
 
 
 def test_shrinkage_gain_matches_the_best_multiple_of_the_gradient():
