@@ -119,18 +119,27 @@ def step_sizes(etas, dt) -> np.ndarray:
     return _checks.etas(etas, np.longdouble if dt == np.longdouble else np.float64).astype(dt)
 
 
-def _inputs(task, etas, t, objective, dtype):
-    """(dtype, etas in it, t, H and w_0 in it), all validated."""
+def _inputs(task, etas, t, objective, dtype, stored: bool, max_flops=None):
+    """(dtype, etas in it, t, H and w_0 in it), all validated, and the work estimated: 4 t d^2
+    operations per eta, and (reverse mode, ``stored``) a (t + 1) x d trajectory per eta."""
+    _checks.task(task)
     dt = as_dtype(dtype)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
-    return dt, step_sizes(etas, dt), t, task.H.astype(dt), task.w0.astype(dt)
+    e = step_sizes(etas, dt)
+    d = task.d
+    _checks.budget("t", t, flops=4.0 * t * d * d * e.size, max_flops=max_flops,
+                   nbytes=(t + 1.0) * d * np.dtype(dt).itemsize if stored else 0.0)
+    return dt, e, t, task.H.astype(dt), task.w0.astype(dt)
 
 
-def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64) -> BackpropTrace:
-    """Reverse-mode meta-gradient through the t unrolled steps in ``dtype``, with its trace."""
+def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64, max_flops=None) -> BackpropTrace:
+    """Reverse-mode meta-gradient through the t unrolled steps in ``dtype``, with its trace
+    (which holds O(t) records: the trajectory is the point)."""
     _checks.eta(eta)
-    dt, e, t, H, w0 = _inputs(task, eta, t, objective, dtype)
+    dt, e, t, H, w0 = _inputs(task, eta, t, objective, dtype, True, max_flops)
+    # the trace keeps about 4 records of ~100 bytes per step besides the trajectory
+    _checks.budget("t", t, nbytes=400.0 * (t + 1))
     e = e[()]
     with np.errstate(all="ignore"):
         W = _forward_pass(H, w0, e, t, dt)
@@ -171,13 +180,14 @@ def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64) -> Ba
 
 
 def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
-             max_elements: int = 20_000_000) -> np.ndarray:
+             max_elements: int = 20_000_000, max_flops=None) -> np.ndarray:
     """Reverse-mode meta-gradients for many step sizes at once (same arithmetic as the trace).
 
     The stored trajectory has t x len(etas) x d entries; the etas are processed in chunks of
-    at most ``max_elements`` stored entries, which changes nothing in the result.
+    at most ``max_elements`` stored entries (at least one eta), which changes nothing in the
+    result. Returns nan, inf or 0 where the arithmetic does: that is this function's purpose.
     """
-    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype)
+    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype, True, max_flops)
     out = np.empty(etas.shape, dtype=dt)
     flat = etas.ravel()
     chunk = max(1, max_elements // ((t + 1) * task.d))
@@ -197,9 +207,10 @@ def backprop(task, etas, t, objective: str = "log", dtype=np.float64,
     return out
 
 
-def forward(task, etas, t, objective: str = "log", dtype=np.float64) -> np.ndarray:
-    """Forward-mode (tangent) meta-gradients in ``dtype`` for many step sizes at once."""
-    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype)
+def forward(task, etas, t, objective: str = "log", dtype=np.float64, max_flops=None) -> np.ndarray:
+    """Forward-mode (tangent) meta-gradients in ``dtype`` for many step sizes at once, in O(d)
+    memory per eta. Returns nan, inf or 0 where the arithmetic does: that is its purpose."""
+    dt, etas, t, H, w0 = _inputs(task, etas, t, objective, dtype, False, max_flops)
     e = etas.ravel()[:, None]
     with np.errstate(all="ignore"):
         w = np.broadcast_to(w0, (e.shape[0], task.d)).copy()

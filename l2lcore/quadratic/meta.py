@@ -43,6 +43,12 @@ def _digits(dps):
     return exact.DEFAULT_DIGITS if dps is None else _checks.positive_int(dps, "dps")
 
 
+def _float_horizon(t):
+    if t > _checks.MAX_FLOAT_T:
+        raise ValueError(f"t = {t} exceeds 2^52: the float64 closed form needs t exactly representable")
+    return t
+
+
 def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact",
                    dtype=np.float64, dps=None):
     """F(eta) = f(w_{t,eta}) (naive) or G(eta) = (1/t) log F(eta) (log).
@@ -54,6 +60,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     0, inf, -inf or nan included: this method exists to show floats failing), or
     ``"stable"`` (log objective only, float64, never overflows).
     """
+    _checks.task(task)
     _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
@@ -63,6 +70,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
         return proof.meta_objective(task, eta, t, objective, _digits(dps))
     if method == "float":
         dt = bp.as_dtype(dtype)
+        _checks.budget("t", t, flops=2.0 * t * task.d**2)
         H, w = task.H.astype(dt), task.w0.astype(dt)
         e = bp.step_sizes(eta, dt)[()]
         with np.errstate(all="ignore"):
@@ -73,6 +81,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     if method == "stable":
         if objective != "log":
             raise ValueError("method='stable' meta_objective is for the log objective; use 'exact' for the naive one")
+        _float_horizon(t)
         return np.float64(stable.log_objective(task, float(eta), t))
     raise ValueError(f"unknown method {method!r} for meta_objective; choose 'exact', 'proof', 'float' or 'stable'")
 
@@ -85,10 +94,12 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
     ``trace=True`` (backprop only): return a :class:`~l2lcore.quadratic.backprop.BackpropTrace` with
     the log10 magnitude of every intermediate and the first that left the dtype's range.
     """
+    _checks.task(task)
     _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
     _method(method)
+    _checks.flag(trace, "trace")
     if trace and method != "backprop":
         raise ValueError("trace=True is only available with method='backprop'")
     if method == "exact":
@@ -96,6 +107,8 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
     if method == "proof":
         return proof.meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "exact-unrolled":
+        # mpmath arithmetic costs about a thousand float operations a step
+        _checks.budget("t", t, flops=2e3 * t * task.d**2)
         return exact.unrolled_meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "backprop":
         if trace:
@@ -104,11 +117,13 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
     if method == "forward":
         return bp.forward(task, eta, t, objective, dtype)[()]
     if method == "stable":
+        _float_horizon(t)
         if objective == "naive":
             return stable.naive_gradient(task, eta, t)
         return stable.log_gradient(task, float(eta), t)[()]
     if objective != "log":
         raise ValueError("method='stable-forward' computes the log objective's meta-gradient only")
+    _checks.budget("t", t, flops=4.0 * t * task.d**2)
     return stable.forward_log_gradient(task, float(eta), t)[()]
 
 
@@ -140,6 +155,7 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
     ``"forward"`` a run whose meta-gradient is nan or inf continues with eta = nan from
     then on: that is how such training breaks, and the caller sees it in the output.
     """
+    _checks.task(task)
     t = _checks.positive_int(t, "t")
     steps = _checks.positive_int(steps, "steps")
     _method(method)
@@ -147,7 +163,13 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
         raise ValueError("method='proof' returns enclosures, not steps to take; meta_descent takes 'exact' "
                          "or a float method")
     bp.as_dtype(dtype)
-    eta = _checks.etas(eta0).astype(np.float64)
+    _checks.flag(return_gradients, "return_gradients")
+    eta = _checks.etas(eta0, name="eta0").astype(np.float64)
+    _checks.budget("steps", steps, nbytes=16.0 * (steps + 1) * eta.size)
+    if method in ("backprop", "forward", "stable-forward"):
+        _checks.budget("steps", steps, flops=4.0 * steps * t * task.d**2 * eta.size)
+    elif method == "stable":
+        _float_horizon(t)
     if lr is None:
         def schedule(k):
             return DEFAULT_MU_SCALE / math.sqrt(k)
@@ -176,8 +198,11 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
         alive = np.isfinite(flat)
         if alive.any():
             g[alive] = _vector_gradient(task, flat[alive], t, method, dtype)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             flat = np.where(np.isfinite(g), np.maximum(flat - mu(k) * g, 0.0), np.nan)
+        if method not in ("backprop", "forward") and not np.all(np.isfinite(flat)):
+            raise ValueError(f"lr: the meta step mu_{k} = {mu(k)!r} times G' sent eta beyond float64's range "
+                             f"at meta-step {k}; take a smaller lr")
         grads[k - 1] = g.reshape(eta.shape)
         etas[k] = flat.reshape(eta.shape)
     if return_gradients:

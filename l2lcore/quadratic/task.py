@@ -13,7 +13,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from .._checks import positive_int, seed_int
+from .._checks import budget, positive_int, seed_int
 
 ENSEMBLES = ("paper", "code")
 
@@ -82,6 +82,8 @@ class QuadraticTask:
         seed = seed_int(seed)
         if ensemble not in ENSEMBLES:
             raise ValueError(f"unknown ensemble {ensemble!r}; choose one of {ENSEMBLES}")
+        # X (d x 2d), H and its eigendecomposition: about 6 d^2 float64s and 10 d^3 operations
+        budget("d", d, flops=10.0 * d**3, nbytes=48.0 * d * d)
         rng = np.random.default_rng(seed)
         if ensemble == "paper":
             X = rng.standard_normal((d, 2 * d))
@@ -136,6 +138,9 @@ class QuadraticTask:
         """
         if self.L == self.alpha:
             raise ValueError("L == alpha: Theorem 4's scale L^3/(c_min^2 alpha (L - alpha)) is infinite")
+        if self.c_min == 0:
+            raise ValueError("c_min = 0 (w_0 has no component on u_1 or u_d): Theorem 4 assumes c_min > 0, "
+                             "and its scale L^3/(c_min^2 alpha (L - alpha)) is infinite")
         c_min_unit = self.c_min / float(np.linalg.norm(self.w0))
         return self.L**3 / (c_min_unit**2 * self.alpha * (self.L - self.alpha))
 
@@ -185,10 +190,18 @@ def _exactly_positive_definite(H: np.ndarray) -> bool:
 
 
 def _as_float64_array(x, name: str) -> np.ndarray:
+    if x is None:
+        raise ValueError(f"{name} must be an array of real numbers, got None")
+    if isinstance(x, str):
+        raise ValueError(f"{name} must be an array of real numbers, got the string {x!r}")
     if np.iscomplexobj(x):
         raise ValueError(f"{name} must be real; it has complex entries")
+    if np.asarray(x).dtype == np.bool_:
+        raise ValueError(f"{name} must be an array of real numbers, not booleans")
     try:
         a = np.array(x, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"{name} has entries beyond float64's range") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be an array of real numbers: {exc}") from None
     if not np.all(np.isfinite(a)):
