@@ -16,14 +16,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# jupyter-cache keys on notebook code only: when l2lcore, the book's extension, the pins or
-# the configuration change, outputs of unchanged chapters would be stale, so everything is
-# executed afresh. The key (file names and contents) is taken once, before the build.
-HASH_INPUTS = $(sort $(shell find l2lcore book/_ext -name '*.py')) requirements.txt _config.yml _toc.yml references.bib
+# jupyter-cache re-executes a chapter whose code changed, and the book's extension one whose
+# l2lcore dependencies changed (book/_ext/l2lbook.py). When the book's extension, the pins or
+# the configuration change, everything is executed afresh. The key (file names and contents)
+# is taken once, before the build.
+HASH_INPUTS = $(sort $(shell find book/_ext -name '*.py')) requirements.txt _config.yml _toc.yml references.bib
 book: $(STAMP)
 	@h=$$(sha256sum $(HASH_INPUTS) | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.l2lcore-hash 2>/dev/null)" != "$$h" ]; then \
-	  echo "l2lcore or configuration changed: executing every chapter afresh"; \
+	  echo "pins or configuration changed: executing every chapter afresh"; \
 	  rm -rf _build; \
 	fi; \
 	$(BIN)/jupyter-book build . --builder html -W --keep-going && echo "$$h" > _build/.l2lcore-hash

@@ -4,6 +4,9 @@
 * ``{figdata}`theorem4-figure1``` (in a ``{glue:figure}`` caption) gives the figure's image and
   its plotted numbers: the CSV glued as ``theorem4-figure1-data`` is written to
   ``_figdata/theorem4-figure1.csv``, and the image link points at the figure's own image file.
+* Freshness: a chapter is re-executed when the ``l2lcore`` files it imports (transitively, see
+  :mod:`l2lcore.book.deps`) change, and only then; the execution cache already re-executes a
+  chapter whose own code changed.
 * ``{claims-overview}`` (the "Results at a glance" page) is replaced by a table of every claim of
   every chapter, collected from the claims tables the chapters' notebooks output in this same
   build, grouped by the paper's statements, so it cannot disagree with them.
@@ -16,7 +19,10 @@ import re
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
+
+logger = logging.getLogger(__name__)
 
 PAYLOAD = re.compile(r'<script type="application/json" class="l2l-claims">(.*?)</script>', re.S)
 VERDICT_MARK = {"reproduced": "&#10004; reproduced", "not reproduced": "&#10008; <strong>not reproduced</strong>",
@@ -65,10 +71,11 @@ def _collect_claims(app, doctree):
 def _purge(app, env, docname):
     env.__dict__.setdefault("l2l_claims", {}).pop(docname, None)
     env.__dict__.setdefault("l2l_figdata", {}).pop(docname, None)
+    env.__dict__.setdefault("l2l_dep_hash", {}).pop(docname, None)
 
 
 def _merge(app, env, docnames, other):
-    for key in ("l2l_claims", "l2l_figdata"):
+    for key in ("l2l_claims", "l2l_figdata", "l2l_dep_hash"):
         env.__dict__.setdefault(key, {}).update(
             {d: v for d, v in other.__dict__.get(key, {}).items() if d in docnames})
 
@@ -198,6 +205,56 @@ def _write_figdata(app, exception):
             (out / f"{name}.csv").write_text(text)
 
 
+# --------------------------------------------------------------------------- freshness
+
+
+def _notebook_sources(env):
+    for doc in sorted(env.found_docs):
+        path = Path(env.doc2path(doc))
+        if path.suffix == ".md" and "kernelspec" in path.read_text()[:2000]:
+            yield doc, path
+
+
+def _stale_chapters(app, env, added, changed, removed):
+    """Chapters whose l2lcore dependencies changed since they were executed: drop their cached
+    outputs and read them again."""
+    from l2lcore.book.deps import dependency_hash
+
+    known = env.__dict__.setdefault("l2l_dep_hash", {})
+    stale = []
+    for doc, path in _notebook_sources(env):
+        h = dependency_hash(path)
+        app.env.__dict__.setdefault("l2l_dep_hash_now", {})[doc] = h
+        if doc in added or known.get(doc) == h:
+            continue
+        stale.append(doc)
+        _forget_outputs(app, path)
+    if stale:
+        logger.info(f"l2lcore changed under {stale}: executing them afresh")
+    return stale
+
+
+def _forget_outputs(app, path):
+    import jupytext
+    from jupyter_cache import get_cache
+
+    cache_path = app.env.mystnb_config.execution_cache_path
+    if not cache_path or not Path(cache_path).exists():
+        return
+    cache = get_cache(cache_path)
+    try:
+        record = cache.match_cache_notebook(jupytext.read(path))
+    except KeyError:
+        return
+    cache.remove_cache(record.pk)
+
+
+def _note_dep_hash(app, doctree):
+    now = app.env.__dict__.get("l2l_dep_hash_now", {})
+    if app.env.docname in now:
+        app.env.__dict__.setdefault("l2l_dep_hash", {})[app.env.docname] = now[app.env.docname]
+
+
 # --------------------------------------------------------------------------- offline MathJax
 
 
@@ -228,7 +285,9 @@ def setup(app):
     app.connect("doctree-read", _collect_claims)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
+    app.connect("env-get-outdated", _stale_chapters)
     app.connect("env-get-outdated", _overview_outdated)
+    app.connect("doctree-read", _note_dep_hash)
     app.connect("doctree-resolved", _fill_overview)
     app.connect("build-finished", _write_figdata)
     app.connect("build-finished", _copy_mathjax)
