@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from l2lcore import lsq
-from l2lcore.chapters import sgd as sgd_chapter, theorem5
+from l2lcore.chapters import theorem5
 from l2lcore.lsq import sgd as lsq_sgd
 from l2lcore.lsq import gd as lsq_gd
 
@@ -325,20 +325,3 @@ def test_shrinkage_gain_matches_the_best_multiple_of_the_gradient():
     err = np.mean(np.sum((a * g - w) ** 2, axis=1))
     assert 1 - err == pytest.approx(lsq.shrinkage_gain(d, n, sigma), rel=0.05)
 
-
-def test_sgd_claims_hold():
-    etas = np.logspace(-6, 0, 31)
-    by_sigma = [lsq_sgd.compare_tbt_tbv_sgd(40, 20, s, 200, 16, etas, 0, n_test=10)
-                for s in (1.0, 4.0)]
-    by_n = [lsq_sgd.compare_tbt_tbv_sgd(20, n, 1.0, 10 * n, 16, etas, 0, n_test=10)
-            for n in (10, 160)]
-    # The horizon needs more tasks and a finer grid than the rest: SGD adds its own noise.
-    fine = np.logspace(-6, 0, 61)
-    ts = [20 * e for e in (1, 2, 4, 8)]
-    horizon = lsq.sweep_horizon(40, 20, 1.0, ts, 64, fine, 0,
-                                objectives_over_t=lsq_sgd.sgd_meta_objectives_over_t)
-    seeds = lsq.horizon_over_seeds(40, 20, 1.0, ts, 64, fine, (1, 2),
-                                   objectives_over_t=lsq_sgd.sgd_meta_objectives_over_t)
-    claims = sgd_chapter.sgd_claims(by_sigma, by_n, horizon, seeds)
-    assert len(claims) == 6
-    assert all(c.holds for c in claims), claims
