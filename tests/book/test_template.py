@@ -59,7 +59,7 @@ def check_template(slug: str, text: str) -> None:
         for key, label, caption in figures:
             assert key == label and key.startswith(f"{slug}-"), f"figure {key!r} is named {slug}-..., as its key"
             assert f"{{figdata}}`{key}`" in caption, f"figure {key!r}'s caption links its data with {{figdata}}"
-    assert not re.search(r"\*\*[^*\n]*\{glue", markdown), "glued values are not bold"
+    assert not re.search(r"\*\*\s*\{glue(:[a-z]+)?\}`[^`]*`\s*\*\*", markdown), "glued values are not bold"
     claims_cells = [i for i in code if "run.claims(" in cells[i].source]
     assert claims_cells and claims_cells[-1] == code[-2], "the claims table is the last cell before the footer"
     footer = cells[code[-1]]
