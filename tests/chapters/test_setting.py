@@ -1,11 +1,106 @@
-"""The Setting chapter's claims, asserted on the chapter's own configuration."""
-import l2lcore
-from l2lcore.chapters.setting import compare_methods, setting_claims
+"""The Setting chapter: the closed forms of Section 3 and the ways to compute G', checked on the
+chapter's own configuration (the defaults of book/setting.md)."""
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from l2lcore.book import figure_csv  # noqa: E402
+from l2lcore.book.claims import CONSISTENCY, NOT_TESTED, REPRODUCED, claims_table  # noqa: E402
+from l2lcore.chapters import setting  # noqa: E402
+
+DEFAULTS = dict(d=20, seed=0, ensemble="code", horizons=[10, 80, 1000, 10000], n_grid=400, unrolled_max_t=80)
 
 
-def test_setting_claims_hold():
-    task = l2lcore.QuadraticTask.random(20, 0, "code")
-    etas = {"0.5/L": 0.5 / task.L, "2/(L+alpha)": 2 / (task.L + task.alpha), "1.2 * 2/L": 2.4 / task.L}
-    rows = compare_methods(task, etas, [10, 80, 1000, 10000])
-    claims = setting_claims(task, rows)
-    assert all(c.holds for c in claims), [c for c in claims if not c.holds]
+@pytest.fixture(scope="module")
+def chapter():
+    cfg = setting.config("book", **DEFAULTS)
+    task = setting.make_task(cfg)
+    table = setting.compare_methods(task, setting.step_sizes(task), cfg.horizons, cfg.unrolled_max_t)
+    moderate = setting.moderate_ratio(task, cfg)
+    land = setting.landscape(task, cfg)
+    return cfg, task, table, moderate, land, setting.claims(task, table, moderate, land)
+
+
+def test_every_claim_has_its_expected_verdict_and_all_hold_at_the_defaults(chapter):
+    *_, claims = chapter
+    assert all(c.as_expected for c in claims), [c for c in claims if not c.as_expected]
+    checked = [c for c in claims if c.holds is not None]
+    # the old chapter required every claim to hold: they still do, and so do the new ones
+    assert len(checked) == 10 and all(c.holds for c in checked), [c for c in checked if not c.holds]
+    assert all(c.verdict == REPRODUCED for c in checked)
+    table = claims_table(claims, setting.STATEMENTS, "setting")
+    assert {s.key for s in setting.STATEMENTS} == {c.statement for c in claims}, "every statement has a claim"
+    for key in ("closed-forms", "scale-cancels"):  # identities: checking them tests our code only
+        assert all(c.kind == CONSISTENCY for c in checked if c.statement == key)
+        assert table.verdict_of(key) == NOT_TESTED
+    for key in ("log-moderate", "backprop", "unique-minimizer", "eta-star-limit"):
+        assert table.verdict_of(key) == REPRODUCED
+
+
+def test_the_closed_forms_match_the_unrolled_loop_and_the_stable_method_matches_them(chapter):
+    _, _, table, _, _, _ = chapter
+    unrolled = [r for r in table.rows if r.unrolled is not None]
+    assert len(unrolled) == 6  # three step sizes at t = 10 and t = 80
+    assert max(setting.relative_error(r.stable, r.exact) for r in table.rows) <= 1e-9
+
+
+def test_g_prime_stays_moderate_while_the_sums_leave_float64(chapter):
+    _, _, _, moderate, _, _ = chapter
+    top = moderate.labels[-1]
+    assert moderate.log10_D[top][-1] > setting.LOG10_FLOAT64_MAX
+    assert moderate.log10_N[top][-1] > setting.LOG10_FLOAT64_MAX
+    assert max(moderate.max_G) / min(moderate.max_G) < setting.MODERATE_FACTOR
+    # G' = -2 N / D: the logarithms are consistent with the ratio
+    for label in moderate.labels:
+        for logN, logD, g in zip(moderate.log10_N[label], moderate.log10_D[label], moderate.G[label]):
+            assert math.isclose(logN - logD + math.log10(2), math.log10(abs(g)), abs_tol=1e-9)
+
+
+def test_eta_star_rises_towards_the_classical_step(chapter):
+    _, task, _, _, land, _ = chapter
+    assert all(n == 1 for n in land.sign_changes)
+    assert all(a < b for a, b in zip(land.stars, land.stars[1:]))
+    assert land.stars[-1] < 2 / (task.L + task.alpha)
+
+
+def test_figures_carry_equal_length_data(chapter):
+    cfg, task, table, moderate, land, _ = chapter
+    import matplotlib.pyplot as plt
+
+    for fig, data in (setting.spectrum_figure(task, cfg), setting.methods_figure(table, cfg),
+                      setting.moderate_figure(moderate, cfg), setting.landscape_figure(land, cfg)):
+        assert figure_csv(data).count("\n") > 1
+        plt.close(fig)
+    assert "<table" in table._repr_html_()
+
+
+def test_paper_scale_keeps_the_book_sizes():
+    assert setting.config("paper", **DEFAULTS) == setting.Config(**{**DEFAULTS, "horizons": (10, 80, 1000, 10000),
+                                                                     "scale": "paper"})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"horizons": [10]}, "horizons"),
+    ({"horizons": [80, 10]}, "horizons"),
+    ({"horizons": "10"}, "horizons"),
+    ({"d": 0}, "d"),
+    ({"ensemble": "other"}, "ensemble"),
+    ({"n_grid": 10}, "n_grid"),
+    ({"unrolled_max_t": -1}, "unrolled_max_t"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_parameters_raise_value_errors_naming_them(change, message):
+    with pytest.raises(ValueError, match=message):
+        setting.config("book", **{**DEFAULTS, **change})
+    with pytest.raises(ValueError, match="scale"):
+        setting.config("huge", **DEFAULTS)
+
+
+def test_dense_horizons_run_from_one_to_the_longest():
+    cfg = setting.config("book", **DEFAULTS)
+    assert cfg.dense_horizons[0] == 1 and cfg.dense_horizons[-1] == 10000
+    assert np.all(np.diff(cfg.dense_horizons) > 0)
