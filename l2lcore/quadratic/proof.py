@@ -272,3 +272,59 @@ def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: in
             if g_lo.hi < 0 < g_hi.lo:
                 return Bracket(objective, t, +lo, +hi, g_lo, g_hi)
     raise CertificationError(f"could not bracket eta*({t}) of the {objective} objective by proven signs")
+
+
+@dataclass(frozen=True)
+class ExactValue:
+    """An exact value a chapter shows: ``quantity`` ("F", "F'", "F''", "G", "G'", "G''", or
+    "eta*" for the minimizer of ``objective``'s meta-objective) of ``task`` at (eta, t), and the
+    ``value`` (mpf, certified to ``digits`` significant digits) the chapter computed."""
+
+    task: QuadraticTask
+    t: int
+    quantity: str
+    value: object
+    eta: object = None
+    objective: str = "log"
+    digits: int = DEFAULT_DIGITS
+
+
+@dataclass(frozen=True)
+class ProofCheck:
+    """How many exact values were checked against proven enclosures, and which were not inside."""
+
+    count: int
+    proven: int
+    outside: tuple
+
+    @property
+    def all_proven(self) -> bool:
+        return self.count > 0 and self.proven == self.count
+
+
+def agrees(ball: Enclosure, value, digits: int) -> bool:
+    """Whether ``value`` (claimed correct to ``digits`` significant digits) is consistent with the
+    proven ball: |value - mid| <= rad + 10^-digits |value|."""
+    with mpmath.workprec(max(ball.prec, 53) + 128):
+        v = _checks.to_mpf(_real(value, "value"))
+        return bool(abs(v - ball.mid) <= ball.rad + mpmath.mpf(10) ** (-digits) * abs(v))
+
+
+def check(values) -> ProofCheck:
+    """Check each :class:`ExactValue` against a proven enclosure (a bracket for "eta*"): the
+    certified value must agree with the proof to its certified digits."""
+    values = list(values)
+    outside = []
+    for v in values:
+        if not isinstance(v, ExactValue):
+            raise ValueError(f"values must be ExactValue objects, got {type(v).__name__}")
+        if v.quantity == "eta*":
+            bracket = minimizer_bracket(v.task, v.t, v.objective, min(v.digits, 25))
+            with mpmath.workprec(bracket.gradient_lo.prec + 128):
+                slack = mpmath.mpf(10) ** (-min(v.digits, 25)) * abs(_checks.to_mpf(v.value))
+                ok = bracket.lo - slack <= _checks.to_mpf(v.value) <= bracket.hi + slack
+        else:
+            ok = agrees(enclose(v.task, v.eta, v.t, v.quantity, v.digits, absolute=True), v.value, v.digits)
+        if not ok:
+            outside.append((v.quantity, v.eta, v.t))
+    return ProofCheck(len(values), len(values) - len(outside), tuple(outside))
