@@ -28,11 +28,56 @@ def grids(task):
     return diagrams, witnesses
 
 
-def test_every_corollary1_claim_holds_on_a_small_grid(task, grids):
-    claims = nm.corollary1_claims(task, *grids)
-    assert len(claims) == 7
+@pytest.fixture(scope="module")
+def rates(task):
+    return nm.intermediate_rates(task, [0.5, 1.5, 2.5], nm.log_grid(100, 3000, 4), tol=0.05)
+
+
+@pytest.fixture(scope="module")
+def runs(task):
+    return nm.trace_runs(task, [(1.0, 300), (2.5, 200)])
+
+
+def test_every_corollary1_claim_has_its_expected_verdict_on_a_small_grid(task, grids, rates, runs):
+    claims = nm.claims(task, *grids, rates, runs)
+    assert len(claims) == 14
     for c in claims:
-        assert c.holds, f"{c.claim}: {c.measured}"
+        assert c.as_expected, f"{c.claim}: {c.verdict}, expected {c.expected} ({c.measured})"
+    # The claims the chapter always checked (G' moderate while F spans more than float64,
+    # failures, prediction, monotone in t, larger eta sooner, JAX, stable method) still hold.
+    for i in (2, 3, 4, 5, 7, 8, 12, 14):
+        assert claims[i - 1].holds, f"{claims[i - 1].claim}: {claims[i - 1].measured}"
+    assert claims[10].verdict == "not tested" and claims[10].statement == "autodiff"
+    assert {c.statement for c in claims} == {s.key for s in nm.STATEMENTS}
+    assert {claims[i - 1].kind for i in (12, 13, 14)} == {"consistency"}
+
+
+def test_the_extreme_intermediates_change_by_S_squared_per_inner_step(task, rates):
+    # ||w_t||^2 and F grow like S^(2t), the seed 1/(tF) and ||wbar_t||^2 like S^(-2t) (times 1/t, 1/t^2).
+    assert np.allclose(rates.S, np.max(np.abs(1 - rates.eta_L[:, None] / task.L * task.eigenvalues), axis=1))
+    for q, sign in nm.RATE_QUANTITIES.items():
+        last = rates.slopes(q)[:, -1]
+        assert np.all(np.abs(last - sign * 2 * np.log10(rates.S)) <= 0.05 * np.abs(2 * np.log10(rates.S))), q
+    # the polynomial factor of the seed is exactly the difference between seed and 1/loss
+    assert np.allclose(rates.log10["seed"], -rates.log10["loss"] - np.log10(rates.horizons), atol=1e-9)
+    assert rates.worst <= rates.tol and rates.cases == 12
+
+
+def test_config_applies_the_paper_scale_and_rejects_bad_parameters():
+    base = dict(d=20, seed=0, ensemble="paper", eta_L=(0.1, 2.5), n_eta=36, t_range=(10, 100_000), n_horizons=13,
+                jax_every=2, traces=[(1.0, 5_000)], rate_eta_L=[0.5, 2.5], rate_t=(100, 10_000), n_rate=9,
+                rate_tol=0.05)
+    book = nm.config("book", **base)
+    paper = nm.config("paper", **base)
+    assert (book.n_eta, book.n_horizons, book.jax_every) == (36, 13, 2)
+    assert (paper.n_eta, paper.n_horizons, paper.jax_every) == (72, 25, 3)
+    assert book.etas_L.size == 36 and book.horizons[0] == 10 and book.rate_horizons[-1] == 10_000
+    for name, bad in (("eta_L", (2.5, 0.1)), ("traces", [(1.0,)]), ("rate_eta_L", [2.0]), ("rate_t", (10,)),
+                      ("rate_tol", 0), ("n_eta", 0)):
+        with pytest.raises(ValueError, match=name.split("_")[0]):
+            nm.config("book", **{**base, name: bad})
+    with pytest.raises(ValueError, match="scale"):
+        nm.config("huge", **base)
 
 
 def test_backprop_breaks_above_2_over_L_with_zero_then_nan(task, grids):
@@ -134,6 +179,10 @@ def test_bad_input_is_a_value_error(task, grids):
     with pytest.raises(ValueError, match="exact_values"):
         nm.phase_diagram(task, [0.1, 0.2], [5], "float64", exact_values=np.ones((1, 3)))
     with pytest.raises(ValueError, match="keys"):
-        nm.corollary1_claims(task, {"float64": diagrams["float64"]}, witnesses)
+        nm.claims(task, {"float64": diagrams["float64"]}, witnesses, None, ())
+    with pytest.raises(ValueError, match="S\\(eta\\) = 1"):
+        nm.intermediate_rates(task, [2.0], [10, 20])
+    with pytest.raises(ValueError, match="two"):
+        nm.intermediate_rates(task, [1.0], [10])
     with pytest.raises(ValueError, match="lo <= hi"):
         nm.log_grid(10, 5, 3)
