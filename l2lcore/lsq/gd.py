@@ -508,9 +508,12 @@ def meta_objective_and_gradient(tasks: list[SpectralTask], etas, t: int):
     return (np.mean([p[0] for p in pairs], axis=0), np.mean([p[1] for p in pairs], axis=0))
 
 
-def meta_descent(tasks: list[SpectralTask], t: int, eta0: float = 1e-3, steps: int = 200,
-                 mu: float = 1.0) -> np.ndarray:
+def log_step_descent(tasks: list[SpectralTask], t: int, eta0: float = 1e-3, steps: int = 200,
+                     mu: float = 1.0) -> np.ndarray:
     """Sign meta-gradient descent on theta = log eta: theta_k = theta_{k-1} - (mu/sqrt(k)) sign(F_hat').
+
+    (Not :func:`l2lcore.quadratic.meta.meta_descent`, which steps on eta itself along the
+    quadratic's meta-gradient.)
 
     Only the sign of the meta-gradient is used. Its size varies by orders of magnitude between
     TbT and TbV, with sigma, and between the steep and the flat parts of the same objective (at

@@ -1,11 +1,10 @@
 """Least squares, train-by-train vs train-by-validation (paper Section 4): the spectral fast path
-against the unrolled loop, SGD, the public API and its ValueErrors, and the chapters' claims."""
+against the unrolled loop, SGD, the public API and its ValueErrors."""
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from l2lcore import lsq
-from l2lcore.chapters import theorem5
 from l2lcore.lsq import sgd as lsq_sgd
 from l2lcore.lsq import gd as lsq_gd
 
@@ -135,13 +134,13 @@ def test_meta_gradient_matches_finite_differences():
         np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
-def test_meta_descent_finds_the_grid_minimizer():
+def test_log_step_descent_finds_the_grid_minimizer():
     """Sign meta-gradient descent on log eta lands within 10% of the dense-grid minimizer."""
     etas = np.logspace(-5, 0, 201)
     for which in lsq.META_LOSSES:
         tasks = lsq.prepared_tasks(60, 30, 4.0, 10, 0, which)
         F, _ = lsq.meta_objective_and_gradient(tasks, etas, 20)
-        path = lsq.meta_descent(tasks, 20, eta0=1e-3, steps=150)
+        path = lsq.log_step_descent(tasks, 20, eta0=1e-3, steps=150)
         assert path[-1] == pytest.approx(etas[np.argmin(F)], rel=0.1)
 
 
@@ -257,7 +256,7 @@ def test_other_value_errors():
     with pytest.raises(ValueError, match="tasks is empty"):
         lsq.meta_objective_and_gradient([], [0.1], 3)
     with pytest.raises(ValueError, match="mu must be finite and > 0"):
-        lsq.meta_descent([lsq.prepare_tbt(task)], 3, mu=0.0)
+        lsq.log_step_descent([lsq.prepare_tbt(task)], 3, mu=0.0)
     with pytest.raises(ValueError, match="ts is empty"):
         lsq.sweep_horizon(4, 4, 1.0, [], 2, [0.1], 0)
     with pytest.raises(ValueError, match="seeds is empty"):
@@ -273,42 +272,12 @@ def test_other_value_errors():
     with pytest.raises(ValueError, match="etas must be > 0"):
         lsq.gd_unrolled(task.X, task.y, 0.0, 3, 1.0)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
-        lsq.meta_descent([lsq.prepare_tbt(task)], 3, steps=0)
+        lsq.log_step_descent([lsq.prepare_tbt(task)], 3, steps=0)
     with pytest.raises(ValueError, match="shapes disagree"):
         lsq_sgd.sgd_weights(task.X[None], task.y[None], np.zeros((2, 3), int), [0.1], 1.0)
 
 
-# ------------------------------------------------------------------ the chapters' claims
-
-
-def test_theorem5_claims_hold():
-    """n = d/2: eta*_TbT = Theta(1), eta*_TbV = Theta(1/t) (for several seeds), the test errors."""
-    etas = np.logspace(-6, 0, 121)
-    horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
-    seeds = lsq.horizon_over_seeds(100, 50, 2.0, [10, 20, 40, 80], 20, etas, range(5))
-    by_sigma = [lsq.compare_tbt_tbv(100, 50, s, 40, 20, etas, 0, n_test=20)
-                for s in (1.0, 2.0, 4.0)]
-    claims = theorem5.theorem5_claims(horizon, by_sigma, seeds, tbv_sigma_max=2.0)
-    assert len(claims) == 7
-    assert all(c.holds for c in claims), claims
-
-
-def test_theorem5_claims_are_not_vacuous():
-    """A TbV that learned the grid floor (w_t ~ 0, error ~ 0.9999 < 1) fails the TbV claims, and
-    so does a sweep whose TbV minimizer sits at the floor for some t."""
-    etas = np.logspace(-6, 0, 121)
-    run = lsq.compare_tbt_tbv(100, 50, 2.0, 40, 20, etas, 0, n_test=20)
-    fit = lambda task, eta, t, rng: lsq.gd_fit(task, eta, t)
-    floor = lsq.evaluate_learned(fit, 100, 50, 2.0, 40, {"tbt": run["eta_tbt"], "tbv": 1e-6}, 0, 20)
-    lazy = {**run, **floor, "eta_tbv": 1e-6}
-    assert lazy["test_err_tbv"] < 1  # what the old claim accepted
-    horizon = lsq.sweep_horizon(100, 50, 2.0, [10, 20, 40, 80], 20, etas, 0)
-    by_name = {c.claim: c for c in theorem5.theorem5_claims(horizon, [lazy])}
-    tbv_claim = next(c for name, c in by_name.items() if name.startswith("TbV's test error"))
-    assert not tbv_claim.holds
-    floored = np.where(horizon.ts == 80, 1e-6, horizon.eta_tbv)
-    stuck = lsq.HorizonSweep(horizon.ts, horizon.eta_tbt, floored, horizon.grid_min, horizon.grid_max)
-    assert lsq.one_over_t(horizon) and not lsq.one_over_t(stuck)
+# ----------------------------------------------------------- the scale of TbV's gain
 
 
 def test_shrinkage_gain_matches_the_best_multiple_of_the_gradient():
