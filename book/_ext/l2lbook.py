@@ -103,11 +103,14 @@ def _overview_html(env, docname, builder) -> str:
             f'<td>{counts["reproduced"]}</td><td>{counts["not reproduced"]}</td><td>{counts["not tested"]}</td>'
             f'<td>{len(evidence)} + {len(p["claims"]) - len(evidence)}</td></tr>')
         rows = []
-        for s in p["statements"]:
+        own = {"key": "", "source": "The companion", "text": "its own computations (not a statement of the paper)",
+               "verdict": "not tested"}
+        groups = p["statements"] + ([own] if any(c["statement"] == "" for c in p["claims"]) else [])
+        for s in groups:
             claims = [c for c in p["claims"] if c["statement"] == s["key"]] or [None]
             for j, c in enumerate(claims):
-                head = (f'<td rowspan="{len(claims)}">{e(s["source"])}: {e(s["text"])}<br>'
-                        f'<small>{VERDICT_MARK[s["verdict"]]}</small></td>') if j == 0 else ""
+                mark = f'<br><small>{VERDICT_MARK[s["verdict"]]}</small>' if s["key"] else ""
+                head = (f'<td rowspan="{len(claims)}">{e(s["source"])}: {e(s["text"])}{mark}</td>') if j == 0 else ""
                 if c is None:
                     rows.append(f"<tr>{head}<td colspan=\"3\">no claim</td></tr>")
                     continue
@@ -119,8 +122,13 @@ def _overview_html(env, docname, builder) -> str:
             f'<h3 id="overview-{e(p["slug"])}"><a href="{uri}">{title}</a></h3>'
             '<table class="claims-overview"><thead><tr><th>the paper\'s statement</th><th>claim</th>'
             f'<th>kind</th><th>verdict</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    proven = [c for _, p in payloads for c in p["claims"] if c.get("tag") == "proven-values"]
+    total = sum(c.get("cases") or 0 for c in proven)
+    held = sum(c.get("cases") or 0 for c in proven if c["verdict"] == "reproduced")
+    proven_line = (f'<p class="proven-values">Exact values shown in this build and checked against proven '
+                   f'enclosures: {held} of {total}, in {len(proven)} chapters.</p>') if proven else ""
     return (
-        '<table class="claims-summary"><thead><tr><th>chapter</th><th>statements</th><th>reproduced</th>'
+        proven_line + '<table class="claims-summary"><thead><tr><th>chapter</th><th>statements</th><th>reproduced</th>'
         '<th>not reproduced</th><th>not tested</th><th>claims (evidence + consistency)</th></tr></thead>'
         f'<tbody>{"".join(summary_rows)}</tbody></table>' + "".join(detail))
 

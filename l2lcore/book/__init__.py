@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import __version__
-from .claims import Claim, ClaimsTable, Statement, check_expectations, claims_table
+from .claims import CONSISTENCY, PROVEN_VALUES, Claim, ClaimsTable, Statement, check_expectations, claims_table
 
 #: The book's sources: ``book/`` next to the package (an editable install, as ``make`` sets up).
 BOOK_DIR = Path(__file__).resolve().parents[2] / "book"
@@ -281,3 +281,14 @@ def figure_csv(data: Mapping[str, Sequence]) -> str:
     writer.writerow(columns)
     writer.writerows(zip(*([_cell(x) for x in v] for v in columns.values())))
     return out.getvalue()
+
+
+def proof_claim(check) -> Claim:
+    """The claim that every exact value a chapter shows lies in its proven enclosure
+    (:func:`l2lcore.quadratic.proof.check`): a consistency check of the exact arithmetic, by an
+    independent algorithm in ball arithmetic."""
+    outside = ", ".join(f"{q} at eta = {e}, t = {t}" for q, e, t in check.outside[:3])
+    return Claim("every exact value this chapter shows lies in its proven enclosure (Arb ball arithmetic, "
+                 "no eigendecomposition) to its certified digits",
+                 f"{check.proven} of {check.count} exact values proven" + (f"; outside: {outside}" if outside else ""),
+                 check.proven == check.count, "", CONSISTENCY, cases=check.count, tag=PROVEN_VALUES)

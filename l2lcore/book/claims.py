@@ -36,6 +36,10 @@ EVIDENCE = "evidence"
 CONSISTENCY = "consistency"
 KINDS = (EVIDENCE, CONSISTENCY)
 
+#: The tag of the claim "every exact value shown lies in its proven enclosure" (one per chapter
+#: that shows exact values); the book's overview adds up their cases.
+PROVEN_VALUES = "proven-values"
+
 #: The HTML class of the JSON payload that the book's extension collects.
 PAYLOAD_CLASS = "l2l-claims"
 
@@ -65,9 +69,11 @@ class Claim:
 
     ``holds`` is True, False, or None (not tested); ``cases`` (optional) is the number of cases the
     check ran over, and zero cases make the verdict "not tested" whatever ``holds`` says.
-    ``statement`` is the key of the :class:`Statement` it tests, ``kind`` is "evidence" or
+    ``statement`` is the key of the :class:`Statement` it tests ("" for a check of the
+    companion's own computations that tests no statement of the paper), ``kind`` is "evidence" or
     "consistency", ``expected`` the verdict expected at the book's defaults, and ``reason`` says
-    in one line why a claim is not reproduced or not tested (it is shown only then).
+    in one line why a claim is not reproduced or not tested (it is shown only then). ``tag``
+    marks claims the book counts across chapters (:data:`PROVEN_VALUES`).
     """
 
     claim: str
@@ -78,6 +84,7 @@ class Claim:
     expected: str = REPRODUCED
     reason: str = ""
     cases: int | None = None
+    tag: str = ""
 
     def __post_init__(self):
         if self.holds is not None and not isinstance(self.holds, bool):
@@ -159,7 +166,8 @@ class ClaimsTable:
             "statements": [{"key": s.key, "source": s.source, "text": s.text, "claims": self.numbers(s.key),
                             "verdict": self.verdict_of(s.key)} for s in self.statements],
             "claims": [{"number": i, "claim": c.claim, "measured": c.measured, "statement": c.statement,
-                        "kind": c.kind, "verdict": c.verdict, "expected": c.expected, "reason": c.why}
+                        "kind": c.kind, "verdict": c.verdict, "expected": c.expected, "reason": c.why,
+                        "cases": c.cases, "tag": c.tag}
                        for i, c in enumerate(self.claims, 1)],
         }
 
@@ -213,7 +221,7 @@ def claims_table(claims: Iterable[Claim], statements: Iterable[Statement] | None
     if len(set(keys)) != len(keys):
         raise ValueError(f"statement keys must be unique, got {keys}")
     if statements:
-        unknown = sorted({c.statement for c in claims} - set(keys))
+        unknown = sorted({c.statement for c in claims if c.statement} - set(keys))
         if unknown:
             raise ValueError(f"claims name unknown statements {unknown}; known: {keys}")
     return ClaimsTable(slug, statements, claims)

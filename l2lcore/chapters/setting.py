@@ -22,6 +22,7 @@ import mpmath
 import numpy as np
 
 from .. import _checks
+from ..book import proof_claim
 from ..book.claims import CONSISTENCY, EVIDENCE, NOT_TESTED, Claim, Statement
 from ..quadratic import exact, stable
 from ..quadratic.meta import meta_gradient
@@ -461,6 +462,80 @@ def landscape_figure(land: Landscape, cfg: Config):
 # --------------------------------------------------------------------------- claims
 
 
+# --------------------------------------------------------------------------- certified and proven
+
+
+@dataclass(frozen=True)
+class Proven:
+    """Proven enclosures of the exact G' the chapter shows (one per row of the method table), the
+    check of every exact value shown against a proof, and one enclosure to show in full."""
+
+    rows: tuple
+    balls: tuple
+    check: object
+    example: object
+    example_label: str
+
+
+def exact_values(task: QuadraticTask, table: MethodTable, land: Landscape) -> list:
+    """Every exact value the chapter shows: the exact G' of the method table, the minimizers
+    eta*(t), and the exact F behind the landscape's log10 F (float64, so 12 digits)."""
+    from ..quadratic.proof import ExactValue
+
+    values = [ExactValue(task, r.t, "G'", r.exact, r.eta) for r in table.rows]
+    values += [ExactValue(task, t, "eta*", star) for t, star in zip(land.horizons, land.stars)]
+    with mpmath.workdps(30):
+        values += [ExactValue(task, t, "F", mpmath.mpf(10) ** mpmath.mpf(v), float(e), digits=12)
+                   for t in land.shown for e, v in zip(land.coarse, land.log10_F[t])]
+    return values
+
+
+def prove(task: QuadraticTask, table: MethodTable, land: Landscape) -> Proven:
+    """Enclose the table's G' in proven balls and check every exact value the chapter shows."""
+    from ..quadratic import proof
+
+    balls = tuple(proof.enclose(task, r.eta, r.t, "G'", exact.DEFAULT_DIGITS) for r in table.rows)
+    i = [i for i, r in enumerate(table.rows) if r.t == table.horizons[-1]][1]
+    return Proven(tuple(table.rows), balls, proof.check(exact_values(task, table, land)), balls[i], table.rows[i].label)
+
+
+def glue_proven(pr: Proven) -> None:
+    ex = pr.example
+    with mpmath.workprec(ex.prec + 64):
+        rel = [float(mpmath.log10(b.rad / abs(b.mid))) for b in pr.balls]
+        _glue(proof_t=ex.t, proof_label=pr.example_label,
+              # enough digits that the two ends differ on the page
+              proof_lo=mpmath.nstr(ex.lo, ex.digits + 3, strip_zeros=False),
+              proof_hi=mpmath.nstr(ex.hi, ex.digits + 3, strip_zeros=False),
+              proof_digits=ex.digits, proof_bits=ex.prec, proof_rel_worst=max(rel),
+              proof_count=pr.check.count, proof_proven=pr.check.proven)
+
+
+def proven_figure(pr: Proven, cfg: Config):
+    """log10 of the relative radius of each proven enclosure of G' against t, per step size."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    data = {"t": [], "eta_label": [], "eta": [], "mid": [], "rad": [], "log10_relative_radius": []}
+    labels = list(dict.fromkeys(r.label for r in pr.rows))
+    for label, marker in zip(labels, "os^"):
+        pts = [(r, b) for r, b in zip(pr.rows, pr.balls) if r.label == label]
+        with mpmath.workdps(60):
+            ys = [float(mpmath.log10(b.rad / abs(b.mid))) for _, b in pts]
+        ax.plot([r.t for r, _ in pts], ys, marker + "-", label=rf"$\eta$ = {label}")
+        for (r, b), y in zip(pts, ys):
+            data["t"].append(r.t), data["eta_label"].append(label), data["eta"].append(r.eta)
+            data["mid"].append(b.mid), data["rad"].append(b.rad), data["log10_relative_radius"].append(y)
+    ax.axhline(-exact.DEFAULT_DIGITS, color="0.4", ls=":", lw=1, label="certified: 30 digits")
+    ax.set_xscale("log")
+    ax.set_xlabel("horizon $t$ (inner steps)")
+    ax.set_ylabel(r"$\log_{10}$ (radius / |midpoint|)")
+    ax.set_title(f"proven G' (Arb balls), ensemble={cfg.ensemble}, d={cfg.d}, seed={cfg.seed}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
 def _closed_vs_unrolled(task: QuadraticTask, rows) -> bool:
     """Closed-form F, F', G' (certified) agree with the unrolled forward mode to 30 digits."""
     ok = True
@@ -490,7 +565,8 @@ def _scale_cancels(task: QuadraticTask, rows) -> tuple[bool, bool, int]:
     return same_G, same_F, n
 
 
-def claims(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: Landscape) -> list[Claim]:
+def claims(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: Landscape,
+           proven: Proven) -> list[Claim]:
     """What the Setting chapter checks."""
     rows = table.rows
     short, long_ = table.at(table.horizons[0]), table.at(table.horizons[-1])
@@ -560,4 +636,5 @@ def claims(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: La
         Claim("The scale of w_0 cancels in G', as a statement about the paper", "claim 5 checks our code",
               None, "scale-cancels", EVIDENCE, expected=NOT_TESTED,
               reason="an algebraic identity: checks of it test our implementations (consistency), not the paper"),
+        proof_claim(proven.check),
     ]
