@@ -283,7 +283,13 @@ def _offline_mathjax_path(app, config):
     config.mathjax_path = "mathjax/tex-chtml.js"  # relative to _static
 
 
+def _static_path(app, config):
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app):
+    app.connect("config-inited", _static_path)
+    app.add_css_file("l2lbook.css")
     app.add_role("claim", ClaimRole())
     app.add_role("figdata", FigdataRole())
     app.add_node(claims_overview)
