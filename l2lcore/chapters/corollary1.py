@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import _checks
+from ..book import proof_claim
 from ..book.claims import CONSISTENCY, NOT_TESTED, Claim, Statement
 from ..quadratic import backprop as bp, exact, stable
 
@@ -983,6 +984,80 @@ def glue_stable(errors: np.ndarray) -> None:
     _glue("stable_rtol", STABLE_RTOL)
 
 
+# --------------------------------------------------------------------------- every exact value shown, proven
+
+
+def log_digits(x: float, cap: int = 12) -> int:
+    """Significant digits of 10**x that a float64 x carries: its rounding error, |x| 2^-53,
+    becomes a relative error of ln(10) |x| 2^-53 in 10**x (kept within a factor 4, at most ``cap``)."""
+    return max(1, min(cap, int(-np.log10(4 * np.log(10) * max(1.0, abs(x)) * 2.0**-53))))
+
+
+def _from_log10(x: float, scale=1):
+    with mpmath.workdps(40):
+        return mpmath.mpf(10) ** mpmath.mpf(x) * scale
+
+
+def exact_values(task, rates: IntermediateRates, traces, diagram: PhaseDiagram) -> list:
+    """Every exact value the chapter shows that is a meta-objective or a meta-gradient: G' on every
+    cell of the phase diagram (certified to 12 digits; the float32 and float64 panels share it),
+    the loss F behind the measured rates of the loss and of the seed 1/(tF) (float64 logs of
+    40-digit values, so about 12 digits, see :func:`log_digits`), and for each traced run its exact
+    G' (12 digits), its loss and seed, and its running gradient, which after the backward step at
+    k is (t - k)/t G'. The norms of the states and adjoints are not meta-objectives and have no
+    proven counterpart here."""
+    from ..quadratic.proof import ExactValue
+
+    values = [ExactValue(task, int(t), "G'", float(diagram.exact[a, b]), float(eta), digits=12)
+              for a, t in enumerate(diagram.horizons) for b, eta in enumerate(diagram.etas)]
+    for a, e in enumerate(rates.eta_L):
+        eta = float(e) / task.L
+        for b, t in enumerate(rates.horizons):
+            loss, seed = float(rates.log10["loss"][a, b]), float(rates.log10["seed"][a, b])
+            values += [ExactValue(task, int(t), "F", _from_log10(loss), eta, "naive", log_digits(loss)),
+                       ExactValue(task, int(t), "F", _from_log10(-seed, mpmath.mpf(1) / int(t)), eta, "naive",
+                                  log_digits(seed))]
+    for r in {(r.eta_L, r.t): r for r in traces}.values():  # the exact part is shared by both float types
+        eta, t, ex = r.eta_L / task.L, r.t, r.exact
+        sign = 1 if r.exact_gradient > 0 else -1
+        values += [ExactValue(task, t, "G'", r.exact_gradient, eta, digits=12),
+                   ExactValue(task, t, "F", _from_log10(ex["loss"]), eta, "naive", log_digits(ex["loss"])),
+                   ExactValue(task, t, "F", _from_log10(-ex["seed"], mpmath.mpf(1) / t), eta, "naive",
+                              log_digits(ex["seed"]))]
+        values += [ExactValue(task, t, "G'", _from_log10(float(g), mpmath.mpf(sign * t) / (t - int(k))), eta,
+                              digits=log_digits(float(g)))
+                   for k, g in zip(r.steps, ex["running_gradient"]) if k < t]
+    return values
+
+
+def check_values(values):
+    """:func:`l2lcore.quadratic.proof.check` for values that are not minimizers, enclosing each
+    distinct (quantity, eta, t, digits) once: a traced run shows G' at every step (scaled), all
+    checked against one enclosure."""
+    from ..quadratic import proof
+
+    balls, outside = {}, []
+    for v in values:
+        if not isinstance(v, proof.ExactValue) or v.quantity == "eta*":
+            raise ValueError(f"values must be ExactValue objects of a meta-objective or gradient, got {v!r}")
+        key = (id(v.task), v.quantity, mpmath.mpf(v.eta), v.t, v.digits)
+        if key not in balls:
+            balls[key] = proof.enclose(v.task, v.eta, v.t, v.quantity, v.digits, absolute=True)
+        if not proof.agrees(balls[key], v.value, v.digits):
+            outside.append((v.quantity, v.eta, v.t))
+    return proof.ProofCheck(len(values), len(values) - len(outside), tuple(outside))
+
+
+def prove(task, rates: IntermediateRates, traces, diagram: PhaseDiagram):
+    """Check every exact value the chapter shows (:func:`exact_values`) against proven enclosures."""
+    return check_values(exact_values(task, rates, traces, diagram))
+
+
+def glue_proven(check) -> None:
+    _glue("proof_count", check.count)
+    _glue("proof_proven", check.proven)
+
+
 # --------------------------------------------------------------------------- claims
 
 STATEMENTS = (
@@ -1001,11 +1076,12 @@ STATEMENTS = (
 
 
 def claims(task, diagrams: dict, witnesses: dict, rates: IntermediateRates, traces,
-           stable_error: float | None = None, min_agreement: float = 0.95) -> list[Claim]:
+           stable_error: float | None = None, min_agreement: float = 0.95, proven=None) -> list[Claim]:
     """What the Corollary 1 chapter checks, from its exact rates, traces, phase diagrams and JAX
     witnesses. ``diagrams`` and ``witnesses`` map "float32" and "float64" to a
     :class:`PhaseDiagram` and a :class:`Witness` (on the same task); ``stable_error`` is the
-    largest relative error of the stable method on the float64 diagram (computed if None)."""
+    largest relative error of the stable method on the float64 diagram (computed if None); ``proven``
+    is the result of :func:`prove` (computed if None), which the last claim reports."""
     if set(diagrams) != set(FLOAT_DTYPES) or set(witnesses) != set(FLOAT_DTYPES):
         raise ValueError(f"diagrams and witnesses must each have the keys {FLOAT_DTYPES}")
     d32, d64 = diagrams["float32"], diagrams["float64"]
@@ -1028,6 +1104,8 @@ def claims(task, diagrams: dict, witnesses: dict, rates: IntermediateRates, trac
     above64, below64 = _first_broken_sides(task, d64)
     if stable_error is None:
         stable_error = float(np.max(stable_errors(task, d64)))
+    if proven is None:
+        proven = prove(task, rates, traces, d64)
     cells = d64.observed.size
     dev = rates.last_deviation()
     bad_traces = [r for r in traces if r.broken and r.trace.first_out_of_range is None]
@@ -1096,4 +1174,5 @@ def claims(task, diagrams: dict, witnesses: dict, rates: IntermediateRates, trac
         Claim(f"the stable float64 method is within {STABLE_RTOL:g} relative of exact G' on every cell",
               f"max relative error {stable_error:.1e} over {cells} cells", stable_error <= STABLE_RTOL,
               statement="overflow", kind=CONSISTENCY, cases=cells),
+        proof_claim(proven),
     ]

@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 from tqdm import tqdm
 
+from ..book import proof_claim
 from ..book.claims import CONSISTENCY, EVIDENCE, NOT_TESTED, REPRODUCED, Claim, Statement
 from .. import _checks
 from ..quadratic import exact
@@ -201,6 +202,8 @@ class GrowthRate:
     t2: int
     measured: float
     predicted: float
+    #: The exact F'(eta) at t1 and t2 (certified mpf) the slope is measured from.
+    gradients: tuple = ()
 
     @property
     def relative_error(self) -> float:
@@ -220,7 +223,7 @@ def naive_growth_rate(task: QuadraticTask, eta, t1: int, t2: int) -> GrowthRate:
         e = _checks.to_mpf(eta)
         S = max(abs(1 - e * lam) for lam, c in zip(spec.lam, spec.csq) if c != 0)
         measured = (mpmath.log10(abs(hi) / t2) - mpmath.log10(abs(lo) / t1)) / (t2 - t1)
-        return GrowthRate(float(eta), t1, t2, float(measured), float(2 * mpmath.log10(S)))
+        return GrowthRate(float(eta), t1, t2, float(measured), float(2 * mpmath.log10(S)), (lo, hi))
 
 
 @dataclass(frozen=True)
@@ -612,8 +615,10 @@ def glue_rates(study: RateStudy) -> None:
 
 @dataclass(frozen=True)
 class Convexity:
-    """Strict convexity of F on the eta grid [0, 3/L], per horizon: the smallest certified F'',
-    the exact minimizer, and the sampled F (its second differences and its grid minimum)."""
+    """Strict convexity of F on the eta grid [0, 3/L], per horizon: the smallest F'' (and the
+    grid step size where it occurs), the exact minimizer, and the sampled F (its second
+    differences and its grid minimum); ``curve_grid``, ``curves`` and ``at_star`` hold what the
+    figure plots: log10 F on a fine grid of [0, 2.4/L] and at eta*(t), for the first four horizons."""
 
     horizons: tuple
     grid: np.ndarray
@@ -621,6 +626,10 @@ class Convexity:
     minimizers: tuple
     discrete_convex: dict
     argmin_next_to_star: dict
+    min_curvature_at: dict | None = None
+    curve_grid: np.ndarray | None = None
+    curves: dict | None = None
+    at_star: dict | None = None
 
 
 def convexity(task: QuadraticTask, cfg: Config, dps: int = BOUND_DPS) -> Convexity:
@@ -629,17 +638,24 @@ def convexity(task: QuadraticTask, cfg: Config, dps: int = BOUND_DPS) -> Convexi
     grid = np.linspace(0, 3 / task.L, cfg.n_grid)
     horizons = tuple(cfg.convex_horizons)
     spec = task.spectrum(dps)
-    curv, minimizers, convex, near = {}, [], {}, {}
+    curv, curv_at, minimizers, convex, near = {}, {}, [], {}, {}
+    fine = np.linspace(0, 2.4 / task.L, 200)
+    curves, at_star = {}, {}
     for t in horizons:
         m = naive_minimizer(task, t)
         minimizers.append(m)
         with mpmath.workdps(dps):
-            curv[t] = min(exact.closed_form(spec, e, t, "F''") for e in grid)
+            second = [exact.closed_form(spec, e, t, "F''") for e in grid]
             F = [exact.closed_form(spec, e, t, "F") for e in grid]
             convex[t] = all(F[i - 1] - 2 * F[i] + F[i + 1] > 0 for i in range(1, len(F) - 1))
+            if len(curves) < 4:
+                curves[t] = [log10_abs(exact.closed_form(spec, e, t, "F")) for e in fine]
+                at_star[t] = log10_abs(exact.closed_form(spec, m.eta_star, t, "F"))
+        k = min(range(len(second)), key=lambda j: second[j])
+        curv[t], curv_at[t] = second[k], float(grid[k])
         i = min(range(len(F)), key=lambda j: F[j])
         near[t] = bool(abs(grid[i] - float(m.eta_star)) <= grid[1] - grid[0])
-    return Convexity(horizons, grid, curv, tuple(minimizers), convex, near)
+    return Convexity(horizons, grid, curv, tuple(minimizers), convex, near, curv_at, fine, curves, at_star)
 
 
 def convexity_figure(task: QuadraticTask, conv: Convexity, cfg: Config):
@@ -648,12 +664,9 @@ def convexity_figure(task: QuadraticTask, conv: Convexity, cfg: Config):
 
     data = {"eta_L": [], "t": [], "series": [], "log10_F": []}
     fig, ax = plt.subplots(figsize=(7, 4))
-    fine = np.linspace(0, 2.4 / task.L, 200)
-    spec = task.spectrum(BOUND_DPS)
-    for t, m in zip(conv.horizons[:4], conv.minimizers):
-        with mpmath.workdps(BOUND_DPS):
-            logF = [log10_abs(exact.closed_form(spec, e, t, "F")) for e in fine]
-            at_star = log10_abs(exact.closed_form(spec, m.eta_star, t, "F"))
+    fine = conv.curve_grid
+    for t, m in zip(conv.curves, conv.minimizers):
+        logF, at_star = conv.curves[t], conv.at_star[t]
         (line,) = ax.plot(fine * task.L, logF, label=f"t = {t}")
         ax.plot(float(m.eta_star * task.L), at_star, "o", color=line.get_color())
         for e, v in zip(fine, logF):
@@ -673,6 +686,77 @@ def convexity_figure(task: QuadraticTask, conv: Convexity, cfg: Config):
 def glue_convexity(conv: Convexity) -> None:
     _glue("theorem3-min_curv", log10_abs(min(conv.min_curvature.values())))
     _glue("theorem3-t_star", conv.minimizers[-1].t)
+
+
+# --------------------------------------------------------------------------- every exact value shown, proven
+
+#: Digits to which eta*(t) is bracketed by proven signs of F' (as :func:`l2lcore.quadratic.proof.check`
+#: does for minimizers certified to 30 digits).
+STAR_DIGITS = 25
+
+
+def log_digits(x: float, cap: int = 12) -> int:
+    """Significant digits of 10**x that a float64 x carries: its rounding error, |x| 2^-53,
+    becomes a relative error of ln(10) |x| 2^-53 in 10**x (kept within a factor 4, at most ``cap``)."""
+    return max(1, min(cap, int(-np.log10(4 * np.log(10) * max(1.0, abs(x)) * 2.0**-53))))
+
+
+def _from_log10(x: float):
+    with mpmath.workdps(40):
+        return mpmath.mpf(10) ** mpmath.mpf(x)
+
+
+def exact_values(task: QuadraticTask, cells: list[NaiveGradientCell], study: RateStudy, conv: Convexity) -> list:
+    """Every exact value the chapter shows except the minimizers (see :func:`prove`): F' at every
+    cell of the gradient figure (30 certified digits) and at the two horizons of each measured slope,
+    the smallest F'' on the grid at each convexity horizon (a 60-digit sum of non-negative terms,
+    checked to 30 digits), and the exact F behind the convexity figure's log10 F (float64 logs,
+    so about 12 digits, see :func:`log_digits`), at the fine grid and at eta*(t)."""
+    from ..quadratic.proof import ExactValue
+
+    values = [ExactValue(task, c.t, "F'", c.exact, c.eta, "naive") for c in cells]
+    values += [ExactValue(task, t, "F'", g, r.eta, "naive") for r in study.rates for t, g in zip((r.t1, r.t2), r.gradients)]
+    values += [ExactValue(task, t, "F''", conv.min_curvature[t], conv.min_curvature_at[t], "naive")
+               for t in conv.horizons]
+    for t, m in zip(conv.curves, conv.minimizers):
+        values += [ExactValue(task, t, "F", _from_log10(v), float(e), "naive", log_digits(v))
+                   for e, v in zip(conv.curve_grid, conv.curves[t])]
+        values.append(ExactValue(task, t, "F", _from_log10(conv.at_star[t]), m.eta_star, "naive",
+                                 log_digits(conv.at_star[t])))
+    return values
+
+
+def _minimizer_proven(task: QuadraticTask, m: NaiveMinimizer, digits: int = STAR_DIGITS) -> bool:
+    """Whether proven enclosures of F' are negative at eta*(1 - 10^-digits) and positive at
+    eta*(1 + 10^-digits): the root of F' (unique, Theorem 3) then lies within 10^-digits relative
+    of the chapter's eta*. The bracket is built around the chapter's own value rather than a
+    recomputed one (:func:`l2lcore.quadratic.proof.minimizer_bracket`), which saves a second
+    certified bisection (about a second each)."""
+    from ..quadratic import proof
+
+    with mpmath.workdps(digits + 40):
+        delta = mpmath.mpf(10) ** (-digits) * m.eta_star
+        lo, hi = m.eta_star - delta, m.eta_star + delta
+    g_lo = proof.enclose(task, lo, m.t, "F'", 1, absolute=True)
+    g_hi = proof.enclose(task, hi, m.t, "F'", 1, absolute=True)
+    return bool(g_lo.hi < 0 < g_hi.lo)
+
+
+def prove(task: QuadraticTask, cells: list[NaiveGradientCell], study: RateStudy, conv: Convexity):
+    """Check every exact value the chapter shows against a proven Arb enclosure
+    (:func:`l2lcore.quadratic.proof.check`), and each minimizer eta*(t) against proven signs of F'
+    around it; one :class:`~l2lcore.quadratic.proof.ProofCheck` for all of them."""
+    from ..quadratic import proof
+
+    checked = proof.check(exact_values(task, cells, study, conv))
+    stars = [("eta*", m.eta_star, m.t) for m in conv.minimizers if not _minimizer_proven(task, m)]
+    n = checked.count + len(conv.minimizers)
+    return proof.ProofCheck(n, n - len(checked.outside) - len(stars), checked.outside + tuple(stars))
+
+
+def glue_proven(check) -> None:
+    _glue("theorem3-proof_count", check.count)
+    _glue("theorem3-proof_proven", check.proven)
 
 
 # --------------------------------------------------------------------------- claims
@@ -695,8 +779,12 @@ STATEMENTS: tuple[Statement, ...] = (
 
 
 def claims(task: QuadraticTask, cells: list[NaiveGradientCell], checks: list[IndependentCheck],
-           study: RateStudy, conv: Convexity) -> list[Claim]:
-    """What the Theorem 3 chapter checks, each claim naming the statement of :data:`STATEMENTS` it tests."""
+           study: RateStudy, conv: Convexity, proven=None) -> list[Claim]:
+    """What the Theorem 3 chapter checks, each claim naming the statement of :data:`STATEMENTS` it
+    tests; the last checks every exact value shown against proofs (``proven``: the result of
+    :func:`prove`, computed when None)."""
+    if proven is None:
+        proven = prove(task, cells, study, conv)
     upper = [c for c in cells if c.upper]
     lower = [c for c in cells if not c.upper]
     # mpmath rounds arithmetic to the context precision: compare at the bounds' precision.
@@ -792,4 +880,5 @@ def claims(task: QuadraticTask, cells: list[NaiveGradientCell], checks: list[Ind
               f"{sum(conv.argmin_next_to_star.values())} with the grid minimum next to eta*",
               all(conv.discrete_convex.values()) and all(conv.argmin_next_to_star.values()),
               "convex", EVIDENCE, cases=len(conv.horizons)),
+        proof_claim(proven),
     ]

@@ -40,7 +40,7 @@ def runs(task):
 
 def test_every_corollary1_claim_has_its_expected_verdict_on_a_small_grid(task, grids, rates, runs):
     claims = nm.claims(task, *grids, rates, runs)
-    assert len(claims) == 14
+    assert len(claims) == 15
     for c in claims:
         assert c.as_expected, f"{c.claim}: {c.verdict}, expected {c.expected} ({c.measured})"
     # The claims the chapter always checked (G' moderate while F spans more than float64,
@@ -48,8 +48,33 @@ def test_every_corollary1_claim_has_its_expected_verdict_on_a_small_grid(task, g
     for i in (2, 3, 4, 5, 7, 8, 12, 14):
         assert claims[i - 1].holds, f"{claims[i - 1].claim}: {claims[i - 1].measured}"
     assert claims[10].verdict == "not tested" and claims[10].statement == "autodiff"
-    assert {c.statement for c in claims} == {s.key for s in nm.STATEMENTS}
-    assert {claims[i - 1].kind for i in (12, 13, 14)} == {"consistency"}
+    assert {c.statement for c in claims if c.tag != "proven-values"} == {s.key for s in nm.STATEMENTS}
+    assert {claims[i - 1].kind for i in (12, 13, 14, 15)} == {"consistency"}
+    assert claims[14].tag == "proven-values" and claims[14].verdict == "reproduced"
+
+
+def test_every_exact_value_the_chapter_shows_is_proven(task, grids, rates, runs):
+    """Issue 13: G' on every cell of the diagram and of every trace (the running sum included),
+    and the loss behind the rates and the traces, agree with proven Arb enclosures."""
+    diagrams, witnesses = grids
+    d64 = diagrams["float64"]
+    proven = nm.prove(task, rates, runs, d64)
+    pairs = {(r.eta_L, r.t): r for r in runs}.values()
+    n = (d64.exact.size + 2 * rates.log10["loss"].size
+         + sum(3 + int(np.sum(r.steps < r.t)) for r in pairs))
+    assert proven.count == n and proven.all_proven, proven.outside
+    (row,) = [c for c in nm.claims(task, diagrams, witnesses, rates, runs, proven=proven)
+              if c.tag == "proven-values"]
+    assert row.cases == n and row.as_expected
+    # a value off in its 10th digit is caught, even when its enclosure is shared
+    from l2lcore.quadratic.proof import ExactValue
+    eta, t = float(d64.etas[0]), int(d64.horizons[0])
+    good = ExactValue(task, t, "G'", float(d64.exact[0, 0]), eta, digits=12)
+    bad = ExactValue(task, t, "G'", float(d64.exact[0, 0]) * (1 + 1e-10), eta, digits=12)
+    check = nm.check_values([good, bad])
+    assert (check.count, check.proven) == (2, 1)
+    with pytest.raises(ValueError, match="values"):
+        nm.check_values([ExactValue(task, t, "eta*", 0.1)])
 
 
 def test_the_extreme_intermediates_change_by_S_squared_per_inner_step(task, rates):

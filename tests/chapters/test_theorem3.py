@@ -80,7 +80,29 @@ def test_theorem3_claims_hold(unit_task):
     # the checks the chapter's previous version required: bounds, equality, rates, float64, F'' > 0, sign change
     required = [1, 2, 3, 6, 7, 10, 11, 12, 13]
     assert all(claims[i - 1].verdict == REPRODUCED for i in required), claims
-    assert {c.statement for c in claims} == {s.key for s in theorem3.STATEMENTS}
+    assert {c.statement for c in claims if c.tag != "proven-values"} == {s.key for s in theorem3.STATEMENTS}
+    assert claims[-1].tag == "proven-values" and claims[-1].verdict == REPRODUCED
+
+
+def test_every_exact_value_the_chapter_shows_is_proven(unit_task):
+    """Issue 13: F' of every cell and of every slope, the smallest F'', the sampled F of the
+    convexity figure and the minimizers eta*(t) all agree with proven Arb enclosures."""
+    task, cfg = unit_task, small_config()
+    cells = theorem3.naive_gradient_cells(task, cfg.etas(task), [1, 10, 100, 3000])
+    study, conv = theorem3.rate_study(task, cfg), theorem3.convexity(task, cfg)
+    proven = theorem3.prove(task, cells, study, conv)
+    n = (len(cells) + 2 * len(study.rates) + len(conv.horizons)
+         + sum(len(v) + 1 for v in conv.curves.values()) + len(conv.minimizers))
+    assert len(conv.curves) == 4 and all(len(v) == len(conv.curve_grid) for v in conv.curves.values())
+    assert proven.count == n and proven.all_proven, proven.outside
+    (row,) = [c for c in theorem3.claims(task, cells, [], study, conv, proven) if c.tag == "proven-values"]
+    assert row.cases == n and row.as_expected and row.verdict == REPRODUCED
+    # a value off in its 12th digit is caught
+    from l2lcore.quadratic.proof import ExactValue, check
+    c = cells[0]
+    with mpmath.workdps(40):
+        off = c.exact * (1 + mpmath.mpf("1e-12"))
+    assert not check([ExactValue(task, c.t, "F'", off, c.eta, "naive", 30)]).all_proven
 
 
 def test_upper_bound_is_an_equality_when_every_factor_is_nonnegative(unit_task):
