@@ -251,10 +251,11 @@ class Bracket:
             return bool(self.lo < _checks.to_mpf(_real(eta, "eta")) < self.hi)
 
 
-def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: int = 15) -> Bracket:
-    """Prove where eta*(t) lies: around the certified minimizer (:func:`.exact.minimizer`),
-    find lo < hi, about 10^-digits apart relative to eta*, where the proven meta-gradient is
-    negative at lo and positive at hi (widening tenfold while a sign is not proven)."""
+def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: int = 15, around=None) -> Bracket:
+    """Prove where eta*(t) lies: around ``around`` (default: the certified minimizer,
+    :func:`.exact.minimizer`), find lo < hi, about 10^-digits apart relative to eta*, where the
+    proven meta-gradient is negative at lo and positive at hi (widening tenfold while a sign is
+    not proven)."""
     if not isinstance(task, QuadraticTask):
         raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
     t = _checks.positive_int(t, "t")
@@ -262,7 +263,7 @@ def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: in
     digits = _checks.positive_int(digits, "digits")
     if digits > 200:
         raise ValueError(f"digits must be at most 200 for a bracket, got {digits}")
-    star = minimizer(task, t, objective, digits + 5)
+    star = minimizer(task, t, objective, digits + 5) if around is None else _checks.to_mpf(_real(around, "around"))
     with mpmath.workdps(digits + 40):
         for k in range(digits, 0, -1):
             delta = mpmath.mpf(10) ** (-k) * star
@@ -310,6 +311,19 @@ def agrees(ball: Enclosure, value, digits: int) -> bool:
         return bool(abs(v - ball.mid) <= ball.rad + mpmath.mpf(10) ** (-digits) * abs(v))
 
 
+def _brackets_root(v: ExactValue) -> bool:
+    """The proven meta-gradient is negative just below the value and positive just above it,
+    10^-digits away relative (digits at most 25): eta* lies within the value's claimed digits."""
+    quantity = {"naive": "F'", "log": "G'"}[_checks.objective(v.objective)]
+    k = min(v.digits, 25)
+    with mpmath.workdps(k + 40):
+        star = _checks.to_mpf(_real(v.value, "value"))
+        delta = mpmath.mpf(10) ** (-k) * star
+        lo, hi = star - delta, star + delta
+        return bool(enclose(v.task, lo, v.t, quantity, 1, absolute=True).hi < 0
+                    < enclose(v.task, hi, v.t, quantity, 1, absolute=True).lo)
+
+
 def check(values) -> ProofCheck:
     """Check each :class:`ExactValue` against a proven enclosure (a bracket for "eta*"): the
     certified value must agree with the proof to its certified digits."""
@@ -319,10 +333,7 @@ def check(values) -> ProofCheck:
         if not isinstance(v, ExactValue):
             raise ValueError(f"values must be ExactValue objects, got {type(v).__name__}")
         if v.quantity == "eta*":
-            bracket = minimizer_bracket(v.task, v.t, v.objective, min(v.digits, 25))
-            with mpmath.workprec(bracket.gradient_lo.prec + 128):
-                slack = mpmath.mpf(10) ** (-min(v.digits, 25)) * abs(_checks.to_mpf(v.value))
-                ok = bracket.lo - slack <= _checks.to_mpf(v.value) <= bracket.hi + slack
+            ok = _brackets_root(v)
         else:
             ok = agrees(enclose(v.task, v.eta, v.t, v.quantity, v.digits, absolute=True), v.value, v.digits)
         if not ok:

@@ -112,3 +112,16 @@ def test_bad_input_is_a_value_error_naming_it(bad, match):
 def test_meta_descent_does_not_take_enclosures():
     with pytest.raises(ValueError, match="proof"):
         l2lcore.meta_descent(l2lcore.QuadraticTask.random(3, 0), 5, 0.1, 2, method="proof")
+
+
+def test_a_minimizer_is_proven_only_to_the_digits_it_claims():
+    task = l2lcore.QuadraticTask.random(20, 0, "code")
+    star = exact.minimizer(task, 80, "log")
+    with mpmath.workdps(40):
+        off = star * (1 + mpmath.mpf(10) ** -20)
+    good = proof.ExactValue(task, 80, "eta*", star, digits=25)
+    bad = proof.ExactValue(task, 80, "eta*", off, digits=25)
+    loose = proof.ExactValue(task, 80, "eta*", off, digits=15)
+    result = proof.check([good, bad, loose])
+    assert result.count == 3 and result.proven == 2 and len(result.outside) == 1
+    assert proof.minimizer_bracket(task, 80, "log", 15, around=star).contains(star)
