@@ -39,7 +39,7 @@ class UsageError(ValueError):
 def runnable() -> list[book.Chapter]:
     """The chapters with a ``parameters`` cell."""
     return [c for c in book.CHAPTERS if (book.BOOK_DIR / f"{c.slug}.md").exists()
-            and c.slug not in ("intro", "results")]
+            and c.has_result]
 
 
 def parse_value(text: str):

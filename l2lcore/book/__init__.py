@@ -51,16 +51,25 @@ PAPER_BIBTEX = """@inproceedings{wang21ac,
 
 @dataclass(frozen=True)
 class Chapter:
-    """A chapter: its file stem in ``book/``, its title, and the result it reproduces."""
+    """A page of the book: its file stem in ``book/``, its title, and what it reproduces.
+    ``notebook`` is False for the plain pages (the results and reproducibility pages)."""
 
     slug: str
     title: str
     reproduces: str
+    notebook: bool = True
+
+    @property
+    def has_result(self) -> bool:
+        """A chapter tied to a result of the paper (every notebook but the introduction)."""
+        return self.notebook and self.slug != "intro"
 
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter("intro", "Introduction", "the paper as a whole"),
-    Chapter("results", "Results at a glance", "every statement the book checks"),
+    Chapter("results", "Results at a glance", "every statement the book checks", notebook=False),
+    Chapter("reproducibility", "Reproducibility: the book's scale and the paper's", "the run times of every chapter",
+            notebook=False),
     Chapter("setting", "Setting and notation", "the setting of Section 3"),
     Chapter("theorem3", "Theorem 3: the naive meta-objective explodes or vanishes", "Theorem 3"),
     Chapter("theorem4", "Theorem 4: the log meta-objective and meta-gradient descent",
