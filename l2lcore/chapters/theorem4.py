@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 from tqdm import tqdm
 
+from ..book import proof_claim
 from ..book.claims import CONSISTENCY, NOT_REPRODUCED, Claim, Statement
 from .. import _checks
 from ..quadratic import exact, stable
@@ -95,12 +96,19 @@ def theorem4_survey(dims, n_tasks: int, seed: int, horizons, ensemble: str = "pa
 
 def sup_spot_errors(task: QuadraticTask, sups: list[GradientSup]) -> list[float]:
     """Relative differences between each stable sup value and the exact |G'| at the same eta."""
-    errors = []
+    return sup_spot_checks(task, sups)[1]
+
+
+def sup_spot_checks(task: QuadraticTask, sups: list[GradientSup]) -> tuple[list, list[float]]:
+    """The exact G' (certified mpf) at each sup's (eta, t), and the relative difference between
+    each stable sup value and its absolute value."""
+    exacts, errors = [], []
     for s in sups:
         g = exact.meta_gradient(task, s.eta, s.t, "log")
+        exacts.append(g)
         with mpmath.workdps(40):
             errors.append(float(abs(mpmath.mpf(s.value) - abs(g)) / abs(g)))
-    return errors
+    return exacts, errors
 
 
 def sign_changes(task: QuadraticTask, etas, t: int) -> int:
@@ -480,6 +488,7 @@ class BoundStudy:
     sups: tuple  # GradientSup per horizon
     spot_errors: tuple
     survey: tuple  # SurveyRow
+    spot_exact: tuple = ()  # the exact G' (certified mpf) behind each spot error, at sups[::3]
 
     @property
     def values(self) -> np.ndarray:
@@ -544,9 +553,9 @@ class BoundStudy:
 def bound_study(task: QuadraticTask, cfg: Config) -> BoundStudy:
     """sup |G'| at cfg.sup_horizons, exact spot checks at every third, and the random-task survey."""
     sups = tuple(log_gradient_sup(task, int(t)) for t in cfg.sup_horizons)
-    spot = tuple(sup_spot_errors(task, list(sups[::3])))
+    spot_exact, spot = sup_spot_checks(task, list(sups[::3]))
     survey = tuple(theorem4_survey(cfg.survey_dims, cfg.survey_tasks, cfg.seed, cfg.survey_horizons))
-    return BoundStudy(cfg, task.L, sups, spot, survey)
+    return BoundStudy(cfg, task.L, sups, tuple(spot), survey, tuple(spot_exact))
 
 
 # --------------------------------------------------------------------------- one sign change
@@ -620,6 +629,7 @@ class Figure1:
     onset: float  # geometric_onset with the authors' mu
     g_left: float  # G'(eta* (1 - delta))
     g_right: float  # G'(eta* (1 + delta))
+    gradients: np.ndarray | None = None  # the exact G'(eta_k) (rounded to float64) of each meta-step
 
     @property
     def final_error(self) -> float:
@@ -666,12 +676,12 @@ class Figure1:
 def figure1(task: QuadraticTask, cfg: Config) -> Figure1:
     """Exact meta-descent from cfg.eta0_fig1 at horizon cfg.t_fig1 for cfg.steps meta-steps."""
     star = float(exact.minimizer(task, cfg.t_fig1))
-    path = meta_descent(task, cfg.t_fig1, cfg.eta0_fig1, cfg.steps, method="exact")
+    path, grads = meta_descent(task, cfg.t_fig1, cfg.eta0_fig1, cfg.steps, method="exact", return_gradients=True)
     k_tol = steps_to_tolerance(path[:, None], star, cfg.fig1_tols)[:, 0]
     curv = log_second_derivative(task, star, cfg.t_fig1)
     g_left, g_right = (float(exact.meta_gradient(task, star * (1 + s * cfg.fig1_delta), cfg.t_fig1, "log"))
                        for s in (-1, 1))
-    return Figure1(cfg, star, path, k_tol, curv, geometric_onset(curv, AUTHORS_MU_SCALE), g_left, g_right)
+    return Figure1(cfg, star, path, k_tol, curv, geometric_onset(curv, AUTHORS_MU_SCALE), g_left, g_right, grads)
 
 
 # --------------------------------------------------------------------------- training with backprop
@@ -952,13 +962,81 @@ def speed_study(task: QuadraticTask, cfg: Config, fig1: Figure1) -> SpeedStudy:
                       geometric_onset(fig1.curvature, 1.0))
 
 
+# --------------------------------------------------------------------------- every exact value shown, proven
+
+#: Significant digits a float64 carries (what a correctly rounded exact value shown as a float64 keeps).
+FLOAT_DIGITS = 15
+
+
+def exact_values(task: QuadraticTask, bound: BoundStudy, fig1: Figure1, training: TrainingStudy,
+                 fig2: Figure2) -> list:
+    """Every exact (certified) value the chapter shows, as :class:`l2lcore.quadratic.proof.ExactValue`:
+    the exact G' behind each spot check of the bound (30 certified digits); for Figure 1 the
+    minimizer eta*(t), the exact G' of every meta-step (rounded to float64: the path is built from
+    them), G' at eta*(1 -+ delta) and G''(eta*); the minimizer behind each training run's status;
+    and every minimizer of Figure 2. Values the chapter holds as float64 are checked to
+    :data:`FLOAT_DIGITS` digits, minimizers by proven signs of G' that far either side of them."""
+    from ..quadratic.proof import ExactValue
+
+    t = fig1.cfg.t_fig1
+    values = [ExactValue(task, s.t, "G'", g, s.eta) for s, g in zip(bound.sups[::3], bound.spot_exact)]
+    values.append(ExactValue(task, t, "eta*", fig1.eta_star, digits=FLOAT_DIGITS))
+    if fig1.gradients is not None:
+        values += [ExactValue(task, t, "G'", float(g), float(e), digits=FLOAT_DIGITS)
+                   for e, g in zip(fig1.path[:-1], fig1.gradients)]
+    values += [ExactValue(task, t, "G'", g, fig1.eta_star * (1 + s * fig1.cfg.fig1_delta), digits=FLOAT_DIGITS)
+               for s, g in ((-1, fig1.g_left), (1, fig1.g_right))]
+    values.append(ExactValue(task, t, "G''", fig1.curvature, fig1.eta_star, digits=FLOAT_DIGITS))
+    values += [ExactValue(task, r.t, "eta*", r.eta_star, digits=FLOAT_DIGITS)
+               for r in {r.t: r for r in training.runs}.values()]
+    values += [ExactValue(task, int(h), "eta*", fig2.stars[int(h)][0], digits=FLOAT_DIGITS) for h in fig2.horizons]
+    return values
+
+
+def check_values(values):
+    """:func:`l2lcore.quadratic.proof.check`, doing each distinct proof once: one enclosure per
+    (quantity, eta, t, digits), one bracket per (t, minimizer value, digits). Figure 1's path
+    comes back to the same step size (0 after every reset), and its eta* is the training grid's."""
+    from ..quadratic import proof
+
+    done, outside = {}, []
+    for v in values:
+        if not isinstance(v, proof.ExactValue):
+            raise ValueError(f"values must be ExactValue objects, got {type(v).__name__}")
+        with mpmath.workprec(256):
+            if v.quantity == "eta*":
+                key = ("eta*", v.objective, v.t, _checks.to_mpf(v.value), v.digits)
+            else:
+                key = (v.quantity, _checks.to_mpf(v.eta), v.t, v.digits)
+        if key not in done:
+            done[key] = (proof.check([v]).all_proven if v.quantity == "eta*"
+                         else proof.enclose(v.task, v.eta, v.t, v.quantity, v.digits, absolute=True))
+        ok = done[key] if v.quantity == "eta*" else proof.agrees(done[key], v.value, v.digits)
+        if not ok:
+            outside.append((v.quantity, v.eta, v.t))
+    return proof.ProofCheck(len(values), len(values) - len(outside), tuple(outside))
+
+
+def prove(task: QuadraticTask, bound: BoundStudy, fig1: Figure1, training: TrainingStudy, fig2: Figure2):
+    """Check every exact value the chapter shows (:func:`exact_values`) against a proven Arb
+    enclosure; one :class:`~l2lcore.quadratic.proof.ProofCheck` for all of them."""
+    return check_values(exact_values(task, bound, fig1, training, fig2))
+
+
+def glue_proven(check) -> None:
+    _glue(proof_count=check.count, proof_proven=check.proven)
+
+
 # --------------------------------------------------------------------------- claims
 
 
 def claims(task: QuadraticTask, bound: BoundStudy, signs: SignStudy, fig1: Figure1, training: TrainingStudy,
-           fig2: Figure2, speed: SpeedStudy) -> list[Claim]:
+           fig2: Figure2, speed: SpeedStudy, proven=None) -> list[Claim]:
     """What the chapter checks, each claim naming the statement of :data:`STATEMENTS` it tests and
-    the verdict expected at the book's default parameters."""
+    the verdict expected at the book's default parameters; the last checks every exact value shown
+    against proofs (``proven``: the result of :func:`prove`, computed when None)."""
+    if proven is None:
+        proven = prove(task, bound, fig1, training, fig2)
     cfg = bound.cfg
     sups = sorted(bound.sups, key=lambda s: s.t)
     ratios = bound.ratios
@@ -1057,4 +1135,5 @@ def claims(task: QuadraticTask, bound: BoundStudy, signs: SignStudy, fig1: Figur
               reason=f"the first meta-steps throw eta to about {speed.theorem_peak:.0f}, and coming back down "
                      f"(G' ~ 2/eta) takes about {float(arrival_estimate(speed.theorem_peak, 1.0)):.0e} meta-steps; "
                      f"the theorem's k' has unspecified polynomial factors, so this does not contradict it"),
+        proof_claim(proven),
     ]

@@ -51,7 +51,17 @@ def test_convergence_fits_pick_the_regimes_of_the_figure1_task(figure1_task):
     assert fit.eps_fit.tolist() == [True, True, True, False]
 
 
-def test_theorem4_claims_are_as_expected_and_the_theorem_holds(figure1_task):
+@pytest.fixture(scope="module")
+def studies(figure1_task):
+    """The chapter's studies on the small configuration, computed once for the tests below."""
+    task, cfg = figure1_task, theorem4.config(SMALL)
+    fig1 = theorem4.figure1(task, cfg)
+    return dict(bound=theorem4.bound_study(task, cfg), signs=theorem4.sign_study(task, cfg), fig1=fig1,
+                training=theorem4.training_study(task, cfg), fig2=theorem4.figure2(task, cfg),
+                speed=theorem4.speed_study(task, cfg, fig1))
+
+
+def test_theorem4_claims_are_as_expected_and_the_theorem_holds(figure1_task, studies):
     """Theorem 4's bound, unique minimizer and Figure 2 hold on a small configuration; the rows
     the book reports as not reproduced (Figure 1's speed, the start eta_0 = 3 within the run, the
     float32 horizon trend, the theorem's own mu_k within 5000 steps) are not reproduced here too."""
@@ -62,12 +72,8 @@ def test_theorem4_claims_are_as_expected_and_the_theorem_holds(figure1_task):
     task = figure1_task
     cfg = theorem4.config(SMALL)
     assert theorem4.figure1_task(cfg).H.tolist() == task.H.tolist()
-    bound = theorem4.bound_study(task, cfg)
-    signs = theorem4.sign_study(task, cfg)
-    fig1 = theorem4.figure1(task, cfg)
-    training = theorem4.training_study(task, cfg)
-    fig2 = theorem4.figure2(task, cfg)
-    speed = theorem4.speed_study(task, cfg, fig1)
+    bound, signs, fig1, training, fig2, speed = (studies[k] for k in ("bound", "signs", "fig1", "training",
+                                                                      "fig2", "speed"))
     assert speed.fit.flat.tolist() == [True, True, False, False, False]
     assert speed.fit.m_fit.tolist() == [False, False, False, True, True]
     claims = theorem4.claims(task, bound, signs, fig1, training, fig2, speed)
@@ -76,13 +82,44 @@ def test_theorem4_claims_are_as_expected_and_the_theorem_holds(figure1_task):
     held = [1, 2, 3, 4, 5, 8, 9, 11, 12, 13, 14, 15]
     assert all(claims[i - 1].verdict == REPRODUCED for i in held), claims
     assert [claims[i - 1].verdict for i in (6, 7, 10, 16)] == [NOT_REPRODUCED] * 4
-    # every statement of the paper is tested by some claim, and every claim names one
+    # every statement of the paper is tested by some claim, and every claim but the proof row names one
     keys = {s.key for s in theorem4.STATEMENTS}
-    assert {c.statement for c in claims} == keys
+    assert {c.statement for c in claims if c.tag != "proven-values"} == keys
+    assert len(claims) == 17 and claims[-1].tag == "proven-values" and claims[-1].verdict == REPRODUCED
     for study in (bound, signs, fig1, training, fig2, speed):
         fig, data = study.plot()
         assert figure_csv(data).count("\n") > 1
         plt.close(fig)
+
+
+def test_every_exact_value_the_chapter_shows_is_proven(figure1_task, studies):
+    """Issue 13: the exact G' behind the bound's spot checks, every exact meta-gradient of Figure 1's
+    run, G' at eta*(1 -+ delta), G''(eta*), and every minimizer eta*(t) (Figure 1, the training grid,
+    Figure 2) agree with proven Arb enclosures to the digits they carry."""
+    from l2lcore.book.claims import REPRODUCED
+    from l2lcore.quadratic.proof import ExactValue
+
+    task = figure1_task
+    bound, fig1, training, fig2 = (studies[k] for k in ("bound", "fig1", "training", "fig2"))
+    values = theorem4.exact_values(task, bound, fig1, training, fig2)
+    n = (len(bound.spot_exact) + 1 + fig1.cfg.steps + 2 + 1 + len(fig1.cfg.train_horizons) + len(fig2.horizons))
+    assert len(bound.spot_exact) == len(bound.spot_errors) == len(bound.sups[::3])
+    assert fig1.gradients.shape == (fig1.cfg.steps,) and len(values) == n
+    proven = theorem4.prove(task, bound, fig1, training, fig2)
+    assert proven.count == n and proven.all_proven, proven.outside
+    (row,) = [c for c in theorem4.claims(task, bound, studies["signs"], fig1, training, fig2, studies["speed"],
+                                         proven) if c.tag == "proven-values"]
+    assert row.cases == n and row.as_expected and row.verdict == REPRODUCED
+    # a meta-gradient of the path off in its 13th digit, and a minimizer off in its 14th, are caught
+    k, t = 5, fig1.cfg.t_fig1
+    off = float(fig1.gradients[k]) * (1 + 1e-13)
+    with mpmath.workdps(40):
+        star = mpmath.mpf(fig1.eta_star) * (1 + mpmath.mpf("1e-14"))
+    bad = theorem4.check_values([ExactValue(task, t, "G'", off, float(fig1.path[k]), digits=15),
+                                 ExactValue(task, t, "eta*", star, digits=15)])
+    assert bad.count == 2 and bad.proven == 0
+    with pytest.raises(ValueError, match="ExactValue"):
+        theorem4.check_values([1.0])
 
 
 def test_config_applies_the_paper_scale_and_rejects_bad_parameters():
