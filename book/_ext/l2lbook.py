@@ -283,6 +283,24 @@ def _offline_mathjax_path(app, config):
     config.mathjax_path = "mathjax/tex-chtml.js"  # relative to _static
 
 
+def _tidy_scripts(app, pagename, templatename, context, doctree):
+    """Drop the scripts the theme's extensions register twice (a second `const THEBE_JS_URL` is
+    a console error), keeping the first of each."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        key = (getattr(js, "filename", str(js)) or "",  # None and "" both mean an inline script
+               tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items() if k != "priority")))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"] = kept
+
+
+#: The theme reads its colour mode from localStorage and reports an empty one (a first visit) as
+#: a console error; a first visit gets "auto", which is what the theme falls back to anyway.
+DEFAULT_MODE = "if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = 'auto'; }"
+
+
 def _static_path(app, config):
     config.html_static_path.append(str(Path(__file__).parent / "static"))
 
@@ -290,6 +308,8 @@ def _static_path(app, config):
 def setup(app):
     app.connect("config-inited", _static_path)
     app.add_css_file("l2lbook.css")
+    app.add_js_file(None, body=DEFAULT_MODE, priority=100)
+    app.connect("html-page-context", _tidy_scripts, priority=100)  # before a handler that returns a template
     app.add_role("claim", ClaimRole())
     app.add_role("figdata", FigdataRole())
     app.add_node(claims_overview)
