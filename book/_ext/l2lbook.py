@@ -293,7 +293,7 @@ def _tidy_scripts(app, pagename, templatename, context, doctree):
         if key not in seen:
             seen.add(key)
             kept.append(js)
-    context["script_files"] = kept
+    context["script_files"][:] = kept  # in place: handlers after this one still add to the same list
 
 
 #: The theme reads its colour mode from localStorage and reports an empty one (a first visit) as
