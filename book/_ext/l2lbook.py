@@ -126,7 +126,7 @@ def _overview_html(env, docname, builder) -> str:
     total = sum(c.get("cases") or 0 for c in proven)
     held = sum(c.get("cases") or 0 for c in proven if c["verdict"] == "reproduced")
     proven_line = (f'<p class="proven-values">Exact values shown in this build and checked against proven '
-                   f'enclosures: {held} of {total}, in {len(proven)} chapters.</p>') if proven else ""
+                   f'enclosures: {held} of {total} (chapters that show exact values: {len(proven)}).</p>') if proven else ""
     return (
         proven_line + '<table class="claims-summary"><thead><tr><th>chapter</th><th>statements</th><th>reproduced</th>'
         '<th>not reproduced</th><th>not tested</th><th>claims (evidence + consistency)</th></tr></thead>'
