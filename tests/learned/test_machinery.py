@@ -8,26 +8,26 @@ import gzip
 import numpy as np
 import pytest
 
-from l2lcore.chapters import learned as learned_chapter
+from conftest import LEARNED_REPLICATES, LEARNED_SMALL
 from l2lcore.learned import digits, experiment as learned
 
 pytest.importorskip("jax")
 pytest.importorskip("sklearn")
 
-# The book's horizon with a smaller network and meta-training; noise, n, the number of
-# replicates and the claims are the chapter's.
-SMALL = {"steps": 400, "unroll": 20, "record_every": 40, "meta_iters": 40, "tasks": 1, "hidden_layers": (32,)}
-REPLICATES = 3
+# The book's horizon with a smaller network and meta-training (tests/conftest.py: the runs are
+# shared with the chapter's tests, tests/chapters/test_learned.py).
+SMALL = LEARNED_SMALL
+REPLICATES = LEARNED_REPLICATES
 
 
 @pytest.fixture(scope="module")
-def noisy_runs():
-    return learned.run_replicates("digits", n=300, noise=0.2, seeds=5, replicates=REPLICATES, **SMALL)
+def noisy_runs(learned_noisy_runs):
+    return learned_noisy_runs
 
 
 @pytest.fixture(scope="module")
-def full_runs():
-    return learned.run_replicates("digits", n=None, noise=0.0, seeds=5, replicates=REPLICATES, **SMALL)
+def full_runs(learned_full_runs):
+    return learned_full_runs
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +219,6 @@ def test_bad_replicate_arguments_are_value_errors(noisy_runs, full_runs):
         learned.pool_replicates([noisy_runs[0], full_runs[1]])
     with pytest.raises(ValueError, match="non-empty"):
         learned.pool_replicates([])
-    with pytest.raises(ValueError, match="at least two replicates"):
-        learned_chapter.learned_claims(noisy_runs[:1], full_runs)
     with pytest.raises(ValueError, match="no setting"):
         learned.compare(learned.pool_replicates(noisy_runs), "TbV", "TbT")
 
@@ -310,12 +308,3 @@ def test_norm_growth_summaries():
     np.testing.assert_allclose(g["slopes"][0], np.log2([1.0, 3.0, 2.0]))
     with pytest.raises(ValueError, match="positive finite"):
         learned.norm_growth(np.zeros((2, 1, 4)), unrolls)
-
-
-def test_chapter_claims_hold(noisy_runs, full_runs):
-    """Pooled over independent seeds, TbV beats both TbTs beyond the seed-to-seed spread under 20%
-    label noise; with all data they are within it. The chapter calls the same function."""
-    claims = learned_chapter.learned_claims(noisy_runs, full_runs)
-    assert len(claims) == 3
-    for c in claims:
-        assert c.holds, f"{c.claim}: {c.measured}"

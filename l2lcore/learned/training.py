@@ -1,0 +1,241 @@
+"""Meta-training and evaluation of the learned optimizer (:mod:`l2lcore.learned.optimizer`).
+
+:class:`Budget` says how much work one comparison does (:func:`budget` has the book's and the
+paper's presets); :func:`meta_train` meta-trains one optimizer on truncated unrolls with clipped
+meta-gradients and Adam; ``_evaluate_steps`` trains fresh networks with a (trained or untrained)
+optimizer and records accuracy; ``_grad_norms`` measures meta-gradient norms against the unroll
+length. The jitted functions are compiled once per (spec, budget, network) and data shape.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .optimizer import (Network, OptimizerSpec, _adam, _batch_loss, _init_state, _inner_step, _jax, _loss_acc,
+                        _unroll_loss, init_optimizer)
+
+SCALES = ("book", "paper")
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work one comparison does (``scale`` presets in :func:`budget`)."""
+
+    steps: int  # inner steps, in evaluation and as the meta-training horizon T
+    unroll: int  # U, inner steps per truncated unroll
+    meta_iters: int  # meta-gradient steps per learned optimizer
+    tasks: int  # inner problems per meta-gradient (averaged)
+    record_every: int  # evaluation records accuracy every this many steps
+    meta_lr: float = 1e-2
+    clip: float = 1.0  # global-norm clip of the meta-gradient
+    batch: int = 32
+    target_batch: int = 64  # samples scoring each step of the meta-loss
+    hidden_layers: tuple = (100, 20)
+    sgd_grid: tuple = tuple(float(x) for x in np.logspace(-2.5, 0, 7))
+
+
+def budget(scale: str = "book", **overrides) -> Budget:
+    """The book's reduced budget or the paper's (4000 inner steps); keywords override fields."""
+    if scale == "book":
+        b = Budget(steps=400, unroll=20, meta_iters=60, tasks=2, record_every=20, meta_lr=1e-2)
+    elif scale == "paper":
+        b = Budget(steps=4000, unroll=50, meta_iters=2000, tasks=4, record_every=100, meta_lr=3e-3)
+    else:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
+    if "hidden_layers" in overrides:  # lists would not hash (the compiled functions are cached by budget)
+        overrides["hidden_layers"] = tuple(overrides["hidden_layers"])
+    if "sgd_grid" in overrides:
+        overrides["sgd_grid"] = tuple(float(x) for x in overrides["sgd_grid"])
+    b = replace(b, **overrides)
+    for name in ("steps", "unroll", "meta_iters", "tasks", "record_every", "batch", "target_batch"):
+        v = getattr(b, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"budget.{name} must be a positive integer, got {v!r}")
+    if b.steps % b.record_every or b.steps % b.unroll:
+        raise ValueError(f"budget.steps={b.steps} must be a multiple of unroll and record_every")
+    if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in b.hidden_layers):
+        raise ValueError(f"budget.hidden_layers must be positive integers, got {b.hidden_layers!r}")
+    for name in ("meta_lr", "clip"):
+        if not (math.isfinite(getattr(b, name)) and getattr(b, name) > 0):
+            raise ValueError(f"budget.{name} must be positive and finite, got {getattr(b, name)!r}")
+    if not b.sgd_grid or not all(math.isfinite(x) and x > 0 for x in b.sgd_grid):
+        raise ValueError(f"budget.sgd_grid must be positive finite step sizes, got {b.sgd_grid!r}")
+    return b
+
+
+@functools.cache
+def _compiled(spec: OptimizerSpec, b: Budget, net: Network):
+    """The jitted functions for one (spec, budget, network): compiled once per shape of the data."""
+    jax, jnp = _jax()
+
+    def fresh(key):
+        return _init_state(spec, net, key)
+
+    def advance(theta, state, data, key, n_steps):
+        """n_steps inner steps, no gradient (staggers the meta-training tasks)."""
+        def body(i, st):
+            return _inner_step(spec, b, net, theta, st, data, jax.random.fold_in(key, i), 1.0)
+        return jax.lax.fori_loop(0, n_steps, body, state)
+
+    def meta_loss(theta, states, data, keys):
+        losses, new = jax.vmap(lambda s, k: _unroll_loss(spec, b, net, b.unroll, theta, s, data, k, 1.0))(states, keys)
+        return jnp.mean(losses), new
+
+    def meta_step(theta, adam, states, data, key, it):
+        k_unroll, k_reset = jax.random.split(key)
+        keys = jax.random.split(k_unroll, b.tasks)
+        (loss, new), grad = jax.value_and_grad(meta_loss, has_aux=True)(theta, states, data, keys)
+        leaves = jax.tree_util.tree_leaves(grad)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+        ok = jnp.isfinite(norm) & jnp.isfinite(loss)
+        # Clipping keeps one exploding unroll from wrecking theta; a non-finite one is skipped.
+        scale = jnp.where(ok, jnp.minimum(1.0, b.clip / (norm + 1e-12)), 0.0)
+        grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0) * scale, grad)
+        theta, adam = _adam(theta, adam, grad, it, b.meta_lr)
+        # A task that finished its horizon, or diverged, restarts from a fresh initialisation.
+        fresh_states = jax.vmap(fresh)(jax.random.split(k_reset, b.tasks))
+        bad = ~jnp.all(jnp.isfinite(new["w"]), axis=1)
+        done = (new["k"] >= b.steps) | bad | ~ok
+        states = jax.tree_util.tree_map(
+            lambda f, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), f, s), fresh_states, new)
+        return theta, adam, states, loss, norm
+
+    def evaluate(theta, data, key, step_mult):
+        """Train a fresh network for b.steps steps; record train/eval loss and accuracy."""
+        k_init, k_run = jax.random.split(key)
+
+        def chunk(st, i):
+            def body(j, s):
+                return _inner_step(spec, b, net, theta, s, data,
+                                   jax.random.fold_in(k_run, i * b.record_every + j), step_mult)
+            st = jax.lax.fori_loop(0, b.record_every, body, st)
+            tr = _loss_acc(net, st["w"], data["x_train"], data["y_train"], data["mask_train"])
+            ev = _loss_acc(net, st["w"], data["x_eval"], data["y_eval"], data["mask_eval"])
+            return st, jnp.stack([tr[0], tr[1], ev[0], ev[1]])
+
+        _, rec = jax.lax.scan(chunk, fresh(k_init), jnp.arange(b.steps // b.record_every))
+        return rec
+
+    def grad_norm(theta, data, key, step_mult, weights):
+        """||grad_theta sum_k weights_k log l(w_k)||: with weights 1/U on the first U steps and 0
+        after, the meta-gradient of an unroll of length U (one compilation for every U)."""
+        def f(th):
+            start = fresh(jax.random.fold_in(key, 1))
+
+            def body(st, kw):
+                k, wk = kw
+                k_train, k_target = jax.random.split(k)
+                st = _inner_step(spec, b, net, th, st, data, k_train, step_mult)
+                loss = _batch_loss(net, st["w"], data["x_target"], data["y_target"], data["n_target"],
+                                   k_target, b.target_batch)
+                return st, wk * jnp.log(loss)
+
+            return jnp.sum(jax.lax.scan(body, start, (jax.random.split(key, weights.size), weights))[1])
+
+        g = jax.grad(f)(theta)
+        return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(g)))
+
+    return {"fresh": jax.jit(jax.vmap(fresh)),
+            "advance": jax.jit(jax.vmap(advance, in_axes=(None, 0, None, 0, 0))),
+            "meta_step": jax.jit(meta_step),
+            "evaluate": jax.jit(jax.vmap(evaluate, in_axes=(None, None, 0, 0))),
+            "grad_norm": jax.jit(jax.vmap(grad_norm, in_axes=(None, None, 0, None, None)))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data, meta-training, evaluation
+
+
+def _pad(x, y, size):
+    """Rows of (x, y) zero-padded to ``size`` and a 0/1 mask, so every set has one shape."""
+    if len(y) > size:
+        raise ValueError(f"cannot pad {len(y)} samples to {size} rows; pass size >= every set's length")
+    xp = np.zeros((size, x.shape[1]), np.float32)
+    yp = np.zeros(size, np.int32)
+    xp[: len(y)], yp[: len(y)] = x, y
+    mask = np.zeros(size, np.float32)
+    mask[: len(y)] = 1.0
+    return xp, yp, mask
+
+
+def _data(x_train, y_train, x_target, y_target, x_eval, y_eval, size):
+    """The arrays one jitted call reads, all padded to ``size`` rows (one compilation for all)."""
+    _, jnp = _jax()
+    xt, yt, mt = _pad(x_train, y_train, size)
+    xg, yg, _ = _pad(x_target, y_target, size)
+    xe, ye, me = _pad(x_eval, y_eval, size)
+    return {"x_train": jnp.asarray(xt), "y_train": jnp.asarray(yt), "mask_train": jnp.asarray(mt),
+            "n_train": jnp.asarray(len(y_train), jnp.int32),
+            "x_target": jnp.asarray(xg), "y_target": jnp.asarray(yg),
+            "n_target": jnp.asarray(len(y_target), jnp.int32),
+            "x_eval": jnp.asarray(xe), "y_eval": jnp.asarray(ye), "mask_eval": jnp.asarray(me)}
+
+
+def _keys(seed: int, count: int):
+    """``count`` independent JAX keys derived from one seed."""
+    _, jnp = _jax()
+    words = [s.generate_state(2) for s in np.random.SeedSequence(seed).spawn(count)]
+    return jnp.asarray(np.stack(words).astype(np.uint32))
+
+
+def meta_train(data, spec: OptimizerSpec, b: Budget, net: Network, seed: int, progress: bool | None = None):
+    """Meta-train a learned optimizer on ``data`` (its target set decides TbT or TbV).
+
+    Returns ``(theta, history)`` with ``history = {"loss": (meta_iters,), "grad_norm": (meta_iters,)}``:
+    the meta-loss and the meta-gradient's norm before clipping at every meta-step.
+    ``progress``: show a tqdm bar; None shows it when stderr is a terminal (not in notebooks or tests).
+    """
+    from tqdm import tqdm
+
+    _, jnp = _jax()
+    fn = _compiled(spec, b, net)
+    k_theta, k_tasks, k_stagger, k_steps = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4))
+    theta = {k: jnp.asarray(v) for k, v in init_optimizer(spec, k_theta).items()}
+    adam = {"m": {k: jnp.zeros_like(v) for k, v in theta.items()},
+            "v": {k: jnp.zeros_like(v) for k, v in theta.items()}}
+    states = fn["fresh"](_keys(k_tasks, b.tasks))
+    # Tasks start spread over the horizon (multiples of U), so each meta-gradient mixes
+    # early and late training instead of sweeping the horizon in lockstep.
+    offsets = (np.arange(b.tasks) * (b.steps // b.unroll) // b.tasks) * b.unroll
+    states = fn["advance"](theta, states, data, _keys(k_stagger, b.tasks), jnp.asarray(offsets, jnp.int32))
+    keys = _keys(k_steps, b.meta_iters)
+    losses, norms = np.empty(b.meta_iters), np.empty(b.meta_iters)
+    show = sys.stderr.isatty() if progress is None else progress
+    for it in tqdm(range(b.meta_iters), disable=not show, desc="meta-training", leave=False):
+        theta, adam, states, loss, norm = fn["meta_step"](theta, adam, states, data, keys[it],
+                                                          jnp.asarray(it, jnp.int32))
+        losses[it], norms[it] = float(loss), float(norm)
+    return {k: np.asarray(v) for k, v in theta.items()}, {"loss": losses, "grad_norm": norms}
+
+
+def _evaluate_steps(theta, data, spec, b, net, seed, step_mults):
+    """Train one fresh network per entry of ``step_mults`` (its updates scaled by it), vectorised.
+
+    Returns arrays (runs, steps / record_every) of train loss, train accuracy, eval loss and eval
+    accuracy (the eval set is ``data["x_eval"]``).
+    """
+    _, jnp = _jax()
+    fn = _compiled(spec, b, net)
+    theta = {k: jnp.asarray(v) for k, v in theta.items()}
+    rec = np.asarray(fn["evaluate"](theta, data, _keys(seed, len(step_mults)), jnp.asarray(step_mults, jnp.float32)),
+                     dtype=np.float64)
+    return {"train_loss": rec[..., 0], "train_acc": rec[..., 1], "eval_loss": rec[..., 2], "eval_acc": rec[..., 3]}
+
+
+def _grad_norms(data, unrolls, spec: OptimizerSpec, b: Budget, net: Network, seed: int,
+                step_mult: float, runs: int, theta):
+    """Meta-gradient norms (runs, len(unrolls)), every unroll computed as a prefix of the longest."""
+    _, jnp = _jax()
+    fn = _compiled(spec, b, net)
+    theta = {k: jnp.asarray(v) for k, v in theta.items()}
+    keys = _keys(seed, runs)
+    out = np.empty((runs, len(unrolls)))
+    for j, u in enumerate(unrolls):
+        weights = np.where(np.arange(max(unrolls)) < u, 1.0 / u, 0.0).astype(np.float32)
+        out[:, j] = np.asarray(fn["grad_norm"](theta, data, keys, jnp.float32(step_mult), jnp.asarray(weights)))
+    return out
+
+
