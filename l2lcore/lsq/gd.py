@@ -31,41 +31,68 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from .._checks import etas as _nonneg_etas
 from .._checks import positive_int
 
 #: The truncation radius is TRUNCATION * sigma.
 TRUNCATION = 40.0
 
 META_LOSSES = ("tbt", "tbv")
+#: sigma must lie in this range: losses of order n (40 sigma)^2 then stay far inside float64.
+SIGMA_RANGE = (1e-100, 1e100)
 
 
 # ----------------------------------------------------------------------------------- checks
 
 
-def check_sigma(sigma) -> float:
-    """sigma as a float > 0 (the truncation radius 40 sigma must be positive)."""
-    if isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, numbers.Real):
-        raise ValueError(f"sigma must be a real number, got {sigma!r}")
-    sigma = float(sigma)
-    if not math.isfinite(sigma):
-        raise ValueError(f"sigma must be finite, got {sigma!r}")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0 (the truncation radius is 40 sigma), got {sigma!r}")
+def check_sigma(sigma, zero: bool = False) -> float:
+    """sigma as a float > 0 (the truncation radius 40 sigma must be positive; ``zero`` allows 0
+    where no truncation is involved) and within :data:`SIGMA_RANGE`."""
+    sigma = _checks.real(sigma, "sigma", nonnegative=zero, positive=not zero, at_most=SIGMA_RANGE[1])
+    if sigma != 0 and sigma < SIGMA_RANGE[0]:
+        raise ValueError(f"sigma must be >= {SIGMA_RANGE[0]:g}, got {sigma!r}")
     return sigma
 
 
-def check_grid(etas) -> np.ndarray:
-    """A non-empty 1-d float64 grid of finite step sizes, each > 0."""
+def check_grid(etas, name: str = "etas") -> np.ndarray:
+    """A non-empty 1-d float64 grid of finite step sizes, each > 0 (``name`` names it in messages:
+    "eta" where a function takes one step size)."""
     if etas is None:
-        raise ValueError("etas must be a grid of step sizes (a 1-d sequence of numbers > 0), "
+        raise ValueError(f"{name} must be a grid of step sizes (a 1-d sequence of numbers > 0), "
                          "got None")
-    a = _nonneg_etas(etas)
+    a = _checks.reals(etas, name, positive=True)
     if a.ndim != 1:
-        raise ValueError(f"etas must be a 1-d grid, got shape {a.shape}")
-    if np.any(a <= 0):
-        raise ValueError(f"etas must be > 0; the smallest is {a.min()!r}")
+        raise ValueError(f"{name} must be a 1-d grid, got shape {a.shape}")
     return a
+
+
+def check_eta(eta) -> float:
+    """One step size: a finite real number > 0."""
+    return _checks.real(eta, "eta", positive=True)
+
+
+def check_t(t, name: str = "t") -> int:
+    """A horizon for the closed forms: an integer from 1 to 2**52 (float64 counts it exactly)."""
+    t = positive_int(t, name)
+    if t > _checks.MAX_FLOAT_T:
+        raise ValueError(f"{name} must be at most 2**52 (float64 counts it exactly), got {t!r}")
+    return t
+
+
+def check_task(task) -> "LsqTask":
+    if not isinstance(task, LsqTask):
+        raise ValueError(f"task must be an LsqTask, got {type(task).__name__}")
+    return task
+
+
+def check_data(X, y, ndim: int = 2, name: str = "X"):
+    """X (..., n, d) and y (..., n) as finite float64 arrays whose shapes agree."""
+    X = _checks.reals(X, name, ndim=ndim)
+    y = _checks.reals(y, "y", ndim=ndim - 1)
+    if y.shape != X.shape[:-1]:
+        raise ValueError(f"shapes disagree: X {X.shape}, y {y.shape}")
+    if 0 in X.shape:
+        raise ValueError(f"X must have at least one sample and one feature, got shape {X.shape}")
+    return X, y
 
 
 def check_split(split, n: int) -> tuple[int, int]:
@@ -74,9 +101,12 @@ def check_split(split, n: int) -> tuple[int, int]:
     Halves round up (n = 5, split = 0.5 gives n1 = 3, n2 = 2), unlike Python's round(), which
     rounds halves to even. Both must be at least 1.
     """
+    n = positive_int(n, "n")
+    if isinstance(split, np.ndarray) and split.ndim == 0:
+        split = split[()]
     if isinstance(split, (bool, np.bool_)) or not isinstance(split, numbers.Real):
         raise ValueError(f"split must be a real number in (0, 1), got {split!r}")
-    if not (math.isfinite(split) and 0 < split < 1):
+    if not (0 < split < 1 and math.isfinite(split)):
         raise ValueError(f"split must lie strictly between 0 and 1, got {split!r}")
     n1 = math.floor(split * n + 0.5)
     if n1 == 0 or n1 == n:
@@ -116,6 +146,9 @@ def sample_task(d: int, n: int, sigma: float, rng: np.random.Generator) -> LsqTa
     """w* uniform on the unit sphere, x_i ~ N(0, I_d), y_i = <w*, x_i> + N(0, sigma^2)."""
     d, n = positive_int(d, "d"), positive_int(n, "n")
     sigma = check_sigma(sigma)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+    _checks.budget("n", n, nbytes=8.0 * n * (d + 2))
     g = rng.standard_normal(d)
     w_star = g / np.linalg.norm(g)
     X = rng.standard_normal((n, d))
@@ -130,7 +163,9 @@ def task_seeds(seed: int, count: int, stream: int) -> list[np.random.SeedSequenc
     spawned again by its user into (data, inner randomness), so GD and SGD see the same data.
     """
     root = np.random.SeedSequence(_checks.seed_int(seed))
-    return root.spawn(2)[stream].spawn(count)
+    if stream not in (0, 1) or isinstance(stream, bool):
+        raise ValueError(f"stream must be 0 (training tasks) or 1 (test tasks), got {stream!r}")
+    return root.spawn(2)[stream].spawn(positive_int(count, "count"))
 
 
 def task_streams(ss: np.random.SeedSequence) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
@@ -168,10 +203,12 @@ def gd_unrolled(X, y, eta: float, t: int, sigma: float, dtype=np.float64) -> GDR
     """
     t = positive_int(t, "t")
     sigma = check_sigma(sigma)
-    eta = float(check_grid([eta])[0])
+    eta = check_eta(eta)
+    X, y = check_data(X, y)
+    n, d = X.shape
+    _checks.budget("t", t, flops=t * (4.0 * n * d + _checks.STEP_FLOPS))
     dt = np.dtype(dtype).type
-    Xd, yd = np.asarray(X, dtype=dt), np.asarray(y, dtype=dt)
-    n, d = Xd.shape
+    Xd, yd = X.astype(dt), y.astype(dt)
     radius = dt(TRUNCATION * sigma)
     step = dt(eta / n)
     w = np.zeros(d, dtype=dt)
@@ -218,9 +255,13 @@ def gd_spectrum(X, y, basis: bool = True) -> GDSpectrum:
     The Gram matrix costs a fifth of a full SVD at the paper's 500 x 1000 and loses accuracy only
     in modes with tiny s_j, which GD barely moves in t steps.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    X, y = check_data(X, y)
+    basis = _checks.flag(basis, "basis")
     n, d = X.shape
+    _checks.budget("X", f"shape {X.shape}", nbytes=8.0 * (2 * n * d + 2 * min(n, d) ** 2))
+    if not np.any(X):  # rank 0: GD never moves
+        return GDSpectrum(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((d, 0)) if basis else None,
+                          float(y @ y), n)
     if n <= d:
         ev, U = np.linalg.eigh(X @ X.T)
     else:
@@ -285,8 +326,9 @@ def gd_step_norms(spec: GDSpectrum, etas, t: int) -> np.ndarray:
     ||w_k||^2 = sum_j a_j (1 - q_j^k)^2, with 1 - q_j^k built step by step as
     x_j + q_j (1 - q_j^(k-1)) (see :func:`_power_and_gap`); values that overflow are returned as inf.
     """
-    etas = check_grid(etas)
+    spec, etas = _spectrum(spec), check_grid(etas)
     t = positive_int(t, "t")
+    _checks.budget("t", t, flops=3.0 * t * etas.size * spec.s.size, nbytes=8.0 * etas.size * (t + 1))
     x = _x(spec, etas)
     q = 1.0 - x
     a = spec.a
@@ -310,8 +352,14 @@ def gd_truncated(spec: GDSpectrum, etas, t: int, sigma: float) -> np.ndarray:
     ||w_k||^2 <= sum_j a_j (1 + max(1, |q_j|)^t)^2 < (40 sigma)^2 decides "no"; only the etas left
     undecided pay for the per-step norms.
     """
-    etas = check_grid(etas)
-    return _truncated(spec, etas, positive_int(t, "t"), check_sigma(sigma))
+    spec, etas = _spectrum(spec), check_grid(etas)
+    return _truncated(spec, etas, check_t(t), check_sigma(sigma))
+
+
+def _spectrum(spec) -> GDSpectrum:
+    if not isinstance(spec, GDSpectrum):
+        raise ValueError(f"spec must be a GDSpectrum (from gd_spectrum), got {type(spec).__name__}")
+    return spec
 
 
 def _truncated(spec, etas, t, sigma):
@@ -319,7 +367,7 @@ def _truncated(spec, etas, t, sigma):
     a = spec.a
     truncated = np.zeros(etas.size, dtype=bool)
     # Some q_j < 0 exactly where eta lambda_max > 1 (the same rounded products as in q).
-    mixed = etas * spec.lam.max() > 1.0
+    mixed = etas * spec.lam.max(initial=0.0) > 1.0
     rows = np.ones_like(mixed) if a.sum() >= radius2 else mixed
     if not np.any(rows):
         return truncated
@@ -335,23 +383,40 @@ def _truncated(spec, etas, t, sigma):
             bound = ((1.0 + np.maximum(1.0, np.abs(qt[undecided]))) ** 2) @ a
         undecided[undecided] = bound >= radius2
     if np.any(undecided):
-        norms = gd_step_norms(spec, etas[rows][undecided], t)
-        hit[undecided] = np.any(norms[:, 1:] ** 2 >= radius2, axis=1)
+        hit[undecided] = _reaches(spec, etas[rows][undecided], t, radius2)
     truncated[rows] = hit
     return truncated
 
 
+def _reaches(spec, etas, t, radius2) -> np.ndarray:
+    """Does some ||w_k||^2, 1 <= k <= t, reach radius2? Step by step in O(len(etas) r) memory
+    (not the (len(etas), t + 1) norms), stopping once every eta is decided."""
+    x = _x(spec, etas)
+    q = 1.0 - x
+    a = spec.a
+    gap = np.zeros_like(q)
+    hit = np.zeros(etas.size, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(t):
+            gap = x + q * gap
+            norm2 = (gap**2) @ a
+            hit |= ~(norm2 < radius2)
+            if hit.all():
+                break
+    return hit
+
+
 def gd_coefficients(spec: GDSpectrum, etas, t: int) -> np.ndarray:
     """z_j = (1 - q_j^t) c_j / s_j, the untruncated w_t in the basis v_j; shape (len(etas), r)."""
-    x = _x(spec, check_grid(etas))
-    _, gap = _power_and_gap(1.0 - x, x, positive_int(t, "t"))
+    x = _x(_spectrum(spec), check_grid(etas))
+    _, gap = _power_and_gap(1.0 - x, x, check_t(t))
     with np.errstate(over="ignore", invalid="ignore"):
         return gap * (spec.c / spec.s)
 
 
 def gd_weights(spec: GDSpectrum, etas, t: int, sigma: float) -> np.ndarray:
     """w_{t,eta} with truncation for every eta of the grid, shape (len(etas), d)."""
-    etas = check_grid(etas)
+    spec, etas = _spectrum(spec), check_grid(etas)
     if spec.V is None:
         raise ValueError("gd_weights needs the basis V: build the spectrum with basis=True")
     truncated = gd_truncated(spec, etas, t, sigma)
@@ -380,6 +445,7 @@ class SpectralTask:
 
 def prepare_tbt(task: LsqTask) -> SpectralTask:
     """TbT(n): the meta-loss is the training loss on all n samples."""
+    check_task(task)
     frozen = task.y - task.X @ truncation_point(task.d, task.sigma)
     spec = gd_spectrum(task.X, task.y, basis=False)
     return SpectralTask(spec, task.sigma, float(frozen @ frozen) / (2 * task.n))
@@ -387,6 +453,11 @@ def prepare_tbt(task: LsqTask) -> SpectralTask:
 
 def prepare_tbv(task: LsqTask, n1: int) -> SpectralTask:
     """TbV(n1, n - n1): train on the first n1 samples, the meta-loss is the loss on the rest."""
+    check_task(task)
+    n1 = positive_int(n1, "n1")
+    if n1 >= task.n:
+        raise ValueError(f"n1 must be below the task's n = {task.n} (TbV needs validation samples), "
+                         f"got {n1}")
     train, valid = task.rows(0, n1), task.rows(n1, task.n)
     spec = gd_spectrum(train.X, train.y)
     frozen = valid.y - valid.X @ truncation_point(task.d, task.sigma)
@@ -401,8 +472,11 @@ def spectral_meta_loss(st: SpectralTask, etas, t: int, grad: bool = False):
     TbT: -(t/n) sum_j c_j^2 lambda_j q_j^(2t-1);  TbV: -(1/n_eval) <y_eval - A z, A dz/deta>
     with dz_j/deta = t lambda_j q_j^(t-1) c_j / s_j.
     """
+    if not isinstance(st, SpectralTask):
+        raise ValueError(f"st must be a SpectralTask (prepare_tbt, prepare_tbv), got {type(st).__name__}")
     etas = check_grid(etas)
-    t = positive_int(t, "t")
+    t = check_t(t)
+    grad = _checks.flag(grad, "grad")
     spec = st.spec
     truncated = _truncated(spec, etas, t, st.sigma)
     x = _x(spec, etas)
@@ -471,11 +545,12 @@ def gd_meta_objectives_over_t(d: int, n: int, sigma: float, ts, m: int, etas, se
     """:func:`gd_meta_objectives` for several horizons t on the same m tasks, each task drawn and
     decomposed once: arrays of shape (len(ts), len(etas)) for TbT and TbV."""
     d, n, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (m, "m")))
-    ts = [positive_int(t, "t") for t in ts]
-    if not ts:
-        raise ValueError("ts is empty")
+    ts = [check_t(t) for t in _checks.positive_ints(ts, "ts", "t")]
     sigma, etas = check_sigma(sigma), check_grid(etas)
     n1, _ = check_split(split, n)
+    progress = _checks.flag(progress, "progress")
+    # Memory stays O(n d + len(etas) n): tasks are drawn one at a time (sample_task checks n d).
+    _checks.budget("etas", f"{etas.size} step sizes", nbytes=8.0 * 4 * etas.size * max(n, d))
     tbt = np.zeros((len(ts), etas.size))
     tbv = np.zeros((len(ts), etas.size))
     for ss in _progress(task_seeds(seed, m, 0), m, "GD meta-objectives", progress):
@@ -494,6 +569,7 @@ def prepared_tasks(d: int, n: int, sigma: float, m: int, seed: int, meta_loss: s
         raise ValueError(f"unknown meta_loss {meta_loss!r}; choose one of {META_LOSSES}")
     d, n, m = positive_int(d, "d"), positive_int(n, "n"), positive_int(m, "m")
     n1, _ = check_split(split, n)
+    sigma, seed = check_sigma(sigma), _checks.seed_int(seed)
     tasks = (sample_task(d, n, sigma, np.random.default_rng(task_streams(ss)[0])) for ss in task_seeds(seed, m, 0))
     if meta_loss == "tbt":
         return [prepare_tbt(task) for task in tasks]
@@ -502,10 +578,23 @@ def prepared_tasks(d: int, n: int, sigma: float, m: int, seed: int, meta_loss: s
 
 def meta_objective_and_gradient(tasks: list[SpectralTask], etas, t: int):
     """(F_hat(eta), F_hat'(eta)) averaged over prepared tasks, on a grid."""
-    if not tasks:
-        raise ValueError("tasks is empty")
+    _check_tasks(tasks)
+    etas, t = check_grid(etas), check_t(t)
     pairs = [spectral_meta_loss(st, etas, t, grad=True) for st in tasks]
     return (np.mean([p[0] for p in pairs], axis=0), np.mean([p[1] for p in pairs], axis=0))
+
+
+def _check_tasks(tasks):
+    if isinstance(tasks, SpectralTask) or not isinstance(tasks, (list, tuple)):
+        raise ValueError(f"tasks must be a list of SpectralTask (prepared_tasks), got {type(tasks).__name__}")
+    if not tasks:
+        raise ValueError("tasks is empty")
+    if not all(isinstance(st, SpectralTask) for st in tasks):
+        raise ValueError("tasks must hold SpectralTask entries only (prepared_tasks)")
+
+
+#: log of the smallest normal and the largest float64: the range log_step_descent's eta keeps.
+_LOG_RANGE = (math.log(np.finfo(np.float64).tiny), math.log(np.finfo(np.float64).max))
 
 
 def log_step_descent(tasks: list[SpectralTask], t: int, eta0: float = 1e-3, steps: int = 200,
@@ -522,14 +611,29 @@ def log_step_descent(tasks: list[SpectralTask], t: int, eta0: float = 1e-3, step
     exp(2 mu sqrt(steps)) of eta_0 and then shrink around a minimizer. Where every task is
     truncated F_hat' is 0 and eta stays put. Returns eta_0 .. eta_steps.
     """
-    eta = float(check_grid([eta0])[0])
+    _check_tasks(tasks)
+    t = check_t(t)
+    eta = _checks.real(eta0, "eta0", positive=True)
     steps = positive_int(steps, "steps")
-    if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not (math.isfinite(mu) and mu > 0):
-        raise ValueError(f"mu must be finite and > 0, got {mu!r}")
+    try:
+        mu = _checks.real(mu, "mu", positive=True)
+    except ValueError:
+        raise ValueError(f"mu must be finite and > 0, got {mu!r}") from None
+    lo, hi = _LOG_RANGE
+    if not (lo <= math.log(eta) - mu and math.log(eta) + mu <= hi):
+        raise ValueError(f"mu = {mu!r} is too large: one step from eta0 = {eta!r} multiplies it by "
+                         f"exp(+-{mu:g}), beyond float64's range")
+    r = sum(st.spec.s.size for st in tasks)
+    _checks.budget("steps", steps, flops=steps * (30.0 * r * (math.log2(t) + 2) + _checks.STEP_FLOPS),
+                   nbytes=8.0 * (steps + 1))
     path = [eta]
     for k in range(1, steps + 1):
         _, dF = meta_objective_and_gradient(tasks, [eta], t)
-        eta = eta * math.exp(-mu / math.sqrt(k) * float(np.sign(dF[0])))
+        log_eta = math.log(eta) - mu / math.sqrt(k) * float(np.sign(dF[0]))
+        if not lo <= log_eta <= hi:
+            raise ValueError(f"mu = {mu!r} drove eta beyond float64's range at step {k}: "
+                             f"log eta = {log_eta:.4g}")
+        eta = math.exp(log_eta)
         path.append(eta)
     return np.array(path)
 
@@ -539,6 +643,8 @@ def log_step_descent(tasks: list[SpectralTask], t: int, eta0: float = 1e-3, step
 
 def gd_fit(task: LsqTask, eta: float, t: int) -> np.ndarray:
     """w_{t,eta} of GD with truncation on all of the task's samples (spectral path)."""
+    check_task(task)
+    eta, t = check_eta(eta), check_t(t)
     return gd_weights(gd_spectrum(task.X, task.y), [eta], t, task.sigma)[0]
 
 
@@ -556,6 +662,11 @@ def evaluate_learned(fit, d: int, n: int, sigma: float, t: int, etas: dict, seed
     their means ``test_err_<name>``, ``train_rmse_<name>``, ``test_rmse_<name>``.
     """
     n_test = positive_int(n_test, "n_test")
+    if not callable(fit):
+        raise ValueError(f"fit must be callable, got {fit!r}")
+    if not isinstance(etas, dict) or not etas:
+        raise ValueError(f"etas must be a non-empty dict of name: eta, got {etas!r}")
+    etas = {name: check_eta(eta) for name, eta in etas.items()}
     rows = {name: [] for name in etas}
     for ss in task_seeds(seed, n_test, 1):
         data, inner = task_streams(ss)
@@ -597,7 +708,8 @@ def compare_with(meta_objectives, fit, d, n, sigma, t, m, etas, seed, n_test, sp
     ``meta_objectives(d, n, sigma, t, m, etas, seed, split)`` returns (F_hat_TbT, F_hat_TbV) on
     the grid; ``fit(task, eta, t, rng)`` returns w_t for one test task.
     """
-    d, n, t, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (t, "t"), (m, "m")))
+    d, n, m = (positive_int(v, k) for v, k in ((d, "d"), (n, "n"), (m, "m")))
+    t = check_t(t)
     n_test = positive_int(n_test, "n_test")
     sigma, etas, seed = check_sigma(sigma), check_grid(etas), _checks.seed_int(seed)
     n1, n2 = check_split(split, n)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from .._checks import positive_int
 from .gd import META_LOSSES, check_grid, gd_meta_objectives_over_t
 
 
@@ -37,10 +36,10 @@ def sweep_horizon(d, n, sigma, ts, m, etas, seed, split=0.5,
     (d, n, sigma, ts, m, etas, seed, split) and returns the TbT and TbV meta-objectives, each of
     shape (len(ts), len(etas)): :func:`gd_meta_objectives_over_t` (each task decomposed once
     for all t) or :func:`l2lcore.lsq.sgd.sgd_meta_objectives_over_t`."""
-    ts = [positive_int(t, "t") for t in ts]
-    if not ts:
-        raise ValueError("ts is empty")
+    ts = _checks.positive_ints(ts, "ts", "t")
     etas = check_grid(etas)
+    if not callable(objectives_over_t):
+        raise ValueError(f"objectives_over_t must be callable, got {objectives_over_t!r}")
     tbt, tbv = (etas[np.argmin(F, axis=1)] for F in objectives_over_t(d, n, sigma, ts, m, etas, seed, split))
     return HorizonSweep(np.array(ts), tbt, tbv, float(etas.min()), float(etas.max()))
 
@@ -48,7 +47,12 @@ def sweep_horizon(d, n, sigma, ts, m, etas, seed, split=0.5,
 def horizon_over_seeds(d, n, sigma, ts, m, etas, seeds, split=0.5,
                        objectives_over_t=gd_meta_objectives_over_t) -> dict[int, HorizonSweep]:
     """:func:`sweep_horizon` for each seed of ``seeds``: a robustness check of its minimizers."""
-    seeds = [_checks.seed_int(s) for s in seeds]
+    if isinstance(seeds, (str, bytes)) or np.ndim(seeds) != 1 and not isinstance(seeds, range):
+        raise ValueError(f"seeds must be a 1-d sequence of seeds, got {seeds!r}")
+    try:
+        seeds = [_checks.seed_int(s) for s in seeds]
+    except ValueError as err:
+        raise ValueError(f"seeds: {err}") from None
     if not seeds:
         raise ValueError("seeds is empty")
     return {s: sweep_horizon(d, n, sigma, ts, m, etas, s, split, objectives_over_t) for s in seeds}

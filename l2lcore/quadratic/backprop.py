@@ -128,7 +128,7 @@ def _inputs(task, etas, t, objective, dtype, stored: bool, max_flops=None):
     _checks.objective(objective)
     e = step_sizes(etas, dt)
     d = task.d
-    _checks.budget("t", t, flops=4.0 * t * d * d * e.size, max_flops=max_flops,
+    _checks.budget("t", t, flops=t * (4.0 * d * d * e.size + _checks.STEP_FLOPS), max_flops=max_flops,
                    nbytes=(t + 1.0) * d * np.dtype(dt).itemsize if stored else 0.0)
     return dt, e, t, task.H.astype(dt), task.w0.astype(dt)
 

@@ -70,7 +70,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
         return proof.meta_objective(task, eta, t, objective, _digits(dps))
     if method == "float":
         dt = bp.as_dtype(dtype)
-        _checks.budget("t", t, flops=2.0 * t * task.d**2)
+        _checks.budget("t", t, flops=t * (2.0 * task.d**2 + _checks.STEP_FLOPS))
         H, w = task.H.astype(dt), task.w0.astype(dt)
         e = bp.step_sizes(eta, dt)[()]
         with np.errstate(all="ignore"):
@@ -108,7 +108,7 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
         return proof.meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "exact-unrolled":
         # mpmath arithmetic costs about a thousand float operations a step
-        _checks.budget("t", t, flops=2e3 * t * task.d**2)
+        _checks.budget("t", t, flops=t * (2e3 * task.d**2 + _checks.STEP_FLOPS))
         return exact.unrolled_meta_gradient(task, eta, t, objective, _digits(dps))
     if method == "backprop":
         if trace:
@@ -123,7 +123,7 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
         return stable.log_gradient(task, float(eta), t)[()]
     if objective != "log":
         raise ValueError("method='stable-forward' computes the log objective's meta-gradient only")
-    _checks.budget("t", t, flops=4.0 * t * task.d**2)
+    _checks.budget("t", t, flops=t * (4.0 * task.d**2 + _checks.STEP_FLOPS))
     return stable.forward_log_gradient(task, float(eta), t)[()]
 
 
@@ -167,7 +167,7 @@ def meta_descent(task, t, eta0, steps, method: str = "stable", lr=None, dtype=np
     eta = _checks.etas(eta0, name="eta0").astype(np.float64)
     _checks.budget("steps", steps, nbytes=16.0 * (steps + 1) * eta.size)
     if method in ("backprop", "forward", "stable-forward"):
-        _checks.budget("steps", steps, flops=4.0 * steps * t * task.d**2 * eta.size)
+        _checks.budget("steps", steps, flops=steps * t * (4.0 * task.d**2 * eta.size + _checks.STEP_FLOPS))
     elif method == "stable":
         _float_horizon(t)
     if lr is None:

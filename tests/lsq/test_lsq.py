@@ -210,7 +210,7 @@ GOOD = dict(d=10, n=6, sigma=1.0, t=5, m=2, etas=[0.01, 0.1], seed=0, n_test=2, 
         ({"sigma": "1"}, "sigma must be a real number"),
         ({"etas": []}, "etas is empty"),
         ({"etas": [0.1, 0.0]}, "etas must be > 0"),
-        ({"etas": [0.1, -1.0]}, "etas must be >= 0"),
+        ({"etas": [0.1, -1.0]}, "etas must be > 0; the smallest is -1.0"),
         ({"etas": [0.1, float("inf")]}, "non-finite"),
         ({"etas": [[0.1]]}, "1-d grid"),
         ({"etas": ["a"]}, "etas must be real numbers"),
@@ -269,7 +269,7 @@ def test_other_value_errors():
         lsq.gd_weights(lsq.gd_spectrum(task.X, task.y, basis=False), [0.1], 3, 1.0)
     with pytest.raises(ValueError, match="d must be a positive integer"):
         lsq.sample_task(0, 4, 1.0, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="etas must be > 0"):
+    with pytest.raises(ValueError, match="eta must be > 0"):
         lsq.gd_unrolled(task.X, task.y, 0.0, 3, 1.0)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         lsq.log_step_descent([lsq.prepare_tbt(task)], 3, steps=0)
