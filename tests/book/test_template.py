@@ -48,7 +48,7 @@ def check_template(slug: str, text: str) -> None:
     assert headings[-1] == "Claims checked", "the last section is 'Claims checked'"
     assert len(headings) >= 3, "at least one evidence section"
     before_meaning = markdown.split("## What it means", 1)[0]
-    assert re.search(r"^:::\{prf:(theorem|corollary|lemma|proposition)\}", before_meaning, re.M), \
+    assert re.search(r"^:::\{prf:(theorem|corollary|lemma|proposition|observation)\}", before_meaning, re.M), \
         "the theorem block comes before 'What it means'"
     # evidence sections: each has a numbered figure whose caption links its data
     sections = re.split(r"^## ", markdown, flags=re.M)[2:-1]

@@ -24,3 +24,12 @@ def rational_meta(H, w0, eta, t):
     F = sum(a * b for a, b in zip(w, Hw)) / 2
     dF = sum(a * b for a, b in zip(v, Hw))
     return F, dF, dF / (t * F)
+
+
+def regimes(task):
+    """eta in each regime of Theorem 3: below 2/L, near 2/(L + alpha), above 2/L."""
+    return {
+        "below 2/L": 0.7 / task.L,
+        "near 2/(L+alpha)": 2 / (task.L + task.alpha) * (1 + 1e-6),
+        "above 2/L": 2.4 / task.L,
+    }

@@ -5,22 +5,13 @@ import pytest
 
 import l2lcore
 from l2lcore.quadratic import exact
-from oracle import rational_meta
+from oracle import rational_meta, regimes
 
 
 def rel(a, b):
     with mpmath.workdps(80):
         b = mpmath.mpf(b.numerator) / b.denominator if hasattr(b, "numerator") else mpmath.mpf(b)
         return abs(mpmath.mpf(a) - b) / abs(b)
-
-
-def regimes(task):
-    """eta in each regime: below 2/L, near 2/(L + alpha), above 2/L."""
-    return {
-        "below 2/L": 0.7 / task.L,
-        "near 2/(L+alpha)": 2 / (task.L + task.alpha) * (1 + 1e-6),
-        "above 2/L": 2.4 / task.L,
-    }
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -7,16 +7,7 @@ import pytest
 import l2lcore
 from l2lcore import CertificationError
 from l2lcore.quadratic import exact, proof
-from oracle import rational_meta
-
-
-def regimes(task):
-    """eta in each regime: below 2/L, near 2/(L + alpha), above 2/L."""
-    return {
-        "below 2/L": 0.7 / task.L,
-        "near 2/(L+alpha)": 2 / (task.L + task.alpha) * (1 + 1e-6),
-        "above 2/L": 2.4 / task.L,
-    }
+from oracle import rational_meta, regimes
 
 
 @pytest.mark.parametrize("seed", [0, 1])
