@@ -189,15 +189,21 @@ def positive_int(x, name: str) -> int:
     return int(x)
 
 
+def nonnegative_int(x, name: str) -> int:
+    """x as an int >= 0, by the rules of :func:`positive_int` (integral floats such as 1.0 are
+    accepted; 1.5, True and None are not)."""
+    integral = isinstance(x, numbers.Integral) or (
+        isinstance(x, numbers.Real) and math.isfinite(x) and float(x).is_integer())
+    if isinstance(x, (bool, np.bool_)) or not integral or x < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {x!r}")
+    return int(x)
+
+
 def seed_int(seed) -> int:
     """A seed for numpy's generators: an integer >= 0. As for sizes (``positive_int``), an
     integral float such as 1.0 is accepted; 1.5, True and None (which would draw from the OS)
     are not."""
-    integral = isinstance(seed, numbers.Integral) or (
-        isinstance(seed, numbers.Real) and math.isfinite(seed) and float(seed).is_integer())
-    if isinstance(seed, (bool, np.bool_)) or not integral or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return nonnegative_int(seed, "seed")
 
 
 def objective(name) -> str:

@@ -20,7 +20,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from l2lcore import QuadraticTask, lsq, meta_descent, meta_gradient, meta_objective
+from l2lcore import QuadraticTask, learned, lsq, meta_descent, meta_gradient, meta_objective
+from l2lcore.learned import digits
 from l2lcore.lsq import gd as lsq_gd
 from l2lcore.lsq import sgd as lsq_sgd
 from l2lcore.quadratic import proof
@@ -198,6 +199,70 @@ rows("sample_order", _call(lsq_sgd.sample_order, n=4, t=3, rng=np.random.default
      INT_BAD + [(10**10, "t = 10000000000")])
 
 
+# ------------------------------------------------------------------- learned optimizer and digits
+# run_comparison and meta_gradient_norms check everything before loading data or running JAX;
+# the corpus for digits.split is loaded once (scikit-learn's digits, no download).
+
+_CORPUS = digits.load("digits")
+NOISE_BAD = [(None, "noise"), (True, "noise"), (np.array(float("nan")), "noise"), (1.5, "noise"),
+             (-0.1, "noise"), (float("inf"), "noise"), (Fraction(3, 2), "noise"), ("0.2", "noise"),
+             (10**400, "noise"), ([0.1], "noise")]
+for fn in (learned.run_comparison, learned.meta_gradient_norms):
+    label = fn.__name__
+    call = _call(fn)
+    rows(label, call, "n", [v for v in INT_BAD if v[0] is not None])
+    rows(label, call, "noise", NOISE_BAD)
+    rows(label, call, "seed", SEED_BAD)
+    rows(label, call, "spec", [("x", "spec"), (3, "spec"), ({"hidden": 4}, "spec")])
+    rows(label, call, "mnist_path", [(123, "mnist_path"), (True, "mnist_path"), (["a"], "mnist_path")])
+    rows(label, call, "dataset", [("cifar", "dataset"), (None, "dataset"), (["digits"], "dataset")])
+    rows(label, call, "scale", [("huge", "scale"), (None, "scale"), (["book"], "scale")])
+    for field in ("steps", "unroll", "meta_iters", "tasks", "record_every", "batch", "target_batch"):
+        rows(label, call, field, [(0, f"budget.{field} must be a positive integer"),
+                                  (2.5, f"budget.{field}"), (True, f"budget.{field}"), ("4", f"budget.{field}"),
+                                  (None, f"budget.{field}")])
+    for field in ("meta_lr", "clip"):
+        rows(label, call, field, [(0.0, f"budget.{field} must be > 0"), (float("nan"), f"budget.{field}"),
+                                  (True, f"budget.{field}"), ("x", f"budget.{field}"), (1e400, f"budget.{field}")])
+    rows(label, call, "hidden_layers", [(5, "budget.hidden_layers"), ((8, 0), "budget.hidden_layers"),
+                                        ((8, True), "budget.hidden_layers"), ((8.5,), "budget.hidden_layers"),
+                                        (None, "budget.hidden_layers")])
+    rows(label, call, "sgd_grid", [(None, "budget.sgd_grid"), ((0.1, True), "budget.sgd_grid must be real numbers, not booleans"),
+                                   ((0.1, -1.0), "budget.sgd_grid must be > 0"), ((), "budget.sgd_grid is empty"),
+                                   ((0.1, float("nan")), "budget.sgd_grid"), (0.1, "budget.sgd_grid"),
+                                   (((0.1,),), "budget.sgd_grid")])
+    rows(label, call, "warp", [(3, "unknown budget argument 'warp'")])
+rows("run_comparison", _call(learned.run_comparison), "seeds", INT_BAD)
+rows("run_comparison", _call(learned.run_comparison), "progress", [("yes", "progress"), (1, "progress")])
+rows("meta_gradient_norms", _call(learned.meta_gradient_norms), "runs", INT_BAD)
+rows("meta_gradient_norms", _call(learned.meta_gradient_norms), "unrolls",
+     [(None, "unrolls"), (4, "unrolls"), ([], "unrolls is empty"), ([1, 0], "unroll"), ([1, True], "unroll")])
+rows("meta_gradient_norms", _call(learned.meta_gradient_norms), "step_sizes",
+     [(None, "step_sizes"), ((0.05, True), "step_sizes"), ((-0.1,), "step_sizes must be > 0"),
+      ((), "step_sizes is empty"), ((float("inf"),), "step_sizes"), ([[0.05]], "step_sizes")])
+rows("run_replicates", _call(learned.run_replicates), "replicates", INT_BAD)
+for field in ("steps", "meta_lr", "hidden_layers", "sgd_grid"):
+    bad = {"steps": 2.5, "meta_lr": -1.0, "hidden_layers": (0,), "sgd_grid": (True,)}[field]
+    rows("budget", _call(learned.budget), field, [(bad, f"budget.{field}")])
+rows("budget", _call(learned.budget), "scale", [("huge", "scale"), (None, "scale")])
+call = _call(digits.split, corpus=_CORPUS, n_train=5, n_valid=2, noise=0.0, seed=0)
+rows("digits.split", call, "n_train", INT_BAD)
+rows("digits.split", call, "n_valid", [(None, "n_valid"), (True, "n_valid"), (-1, "n_valid must be a non-negative"),
+                                       (2.5, "n_valid"), ("2", "n_valid"), (float("nan"), "n_valid")])
+rows("digits.split", call, "noise", NOISE_BAD)
+rows("digits.split", call, "seed", SEED_BAD)
+rows("digits.split", call, "corpus", [(None, "corpus"), ("digits", "corpus")])
+call = _call(digits.load)
+rows("digits.load", call, "dataset", [("cifar", "dataset"), (None, "dataset"), (3, "dataset")])
+rows("digits.load", call, "mnist_path", [(123, "mnist_path"), (True, "mnist_path"), (b"/tmp", "mnist_path")])
+rows("digits.load", call, "seed", SEED_BAD)
+rows("digits.load_mnist", _call(digits.load_mnist), "path", [(None, "mnist_path"), (123, "mnist_path")])
+call = _call(digits.noisy_labels, y=np.arange(10), p=0.1, rng=np.random.default_rng(0))
+rows("digits.noisy_labels", call, "p", [(v, "probability") for v, _ in NOISE_BAD])
+rows("digits.noisy_labels", call, "rng", [(None, "rng"), (0, "rng")])
+rows("digits.noisy_labels", call, "y", [(np.array([0, 10]), "y"), (np.array([True]), "y"), (np.zeros((2, 2), int), "y")])
+
+
 # ------------------------------------------------------------------- the tests
 
 
@@ -283,6 +348,37 @@ def test_issue_14_lsq_reproducers():
             lsq_sgd.sgd_unrolled(_X, _Y, [0, 1], eta, 1.0)
 
 
+def test_issue_14_learned_reproducers(tmp_path):
+    with pytest.raises(ValueError, match="spec must be an OptimizerSpec"):
+        learned.run_comparison(spec="x")
+    with pytest.raises(ValueError, match="mnist_path must be a path"):
+        learned.run_comparison(mnist_path=123)
+    # an integral float is an integer (the package's rule), so 5.0 now works instead of failing later
+    assert digits.split(_CORPUS, 5.0, 2.0, 0.0, 0).x_train.shape == (5, 64)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "sizes.npz", x_train=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 30).astype(np.uint8),
+             x_test=rng.integers(0, 256, (10, 27, 27), dtype=np.uint8), y_test=rng.integers(0, 10, 10).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"train images \(28, 28\) and test images \(27, 27\) differ in size"):
+        digits.load("mnist", mnist_path=tmp_path / "sizes.npz")
+    # a known field with a bad value: the field and the value, not "unknown budget argument"
+    for kwargs, words in (({"hidden_layers": 5}, "budget.hidden_layers must be a 1-d sequence"),
+                          ({"sgd_grid": None}, "budget.sgd_grid must be real numbers, got None"),
+                          ({"meta_lr": "fast"}, "budget.meta_lr must be a real number")):
+        with pytest.raises(ValueError) as info:
+            learned.run_comparison(**kwargs)
+        assert words in str(info.value) and "unknown" not in str(info.value)
+    # booleans are rejected inside arrays as they are as scalars
+    with pytest.raises(ValueError, match="step_sizes must be real numbers, not booleans"):
+        learned.meta_gradient_norms(step_sizes=(0.05, True))
+    with pytest.raises(ValueError, match="budget.sgd_grid must be real numbers, not booleans"):
+        learned.budget("book", sgd_grid=(True, 0.1))
+    # the rule n_train > 0 is stated as such (not ">= 0")
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="n_train must be a positive integer"):
+            digits.split(_CORPUS, bad, 2, 0.0, 0)
+
+
 def test_a_large_but_representable_mu_still_descends_or_names_mu():
     """mu within one step's range: the path stays in float64 or the error names mu."""
     path = lsq_gd.log_step_descent(_PREPARED, 3, 1e-3, 3, mu=5.0)
@@ -315,3 +411,8 @@ def test_integral_floats_fractions_numpy_scalars_and_0d_arrays_are_accepted_alik
     assert lsq.shrinkage_gain(3.0, np.int64(4), np.array(1.0)) == lsq.shrinkage_gain(3, 4, 1.0)
     np.testing.assert_array_equal(lsq.sweep_horizon(**{**HORIZON, "ts": np.array([2, 4])}).eta_tbv,
                                   lsq.sweep_horizon(**HORIZON).eta_tbv)
+    assert learned.budget("book", steps=400.0, meta_lr=np.float32(0.01), sgd_grid=np.array([0.1, 0.2])) == \
+        learned.budget("book", steps=400, meta_lr=float(np.float32(0.01)), sgd_grid=(0.1, 0.2))
+    a = digits.split(_CORPUS, np.int64(5), Fraction(2), np.array(0.25), 3.0)
+    b = digits.split(_CORPUS, 5, 2, 0.25, 3)
+    np.testing.assert_array_equal(a.y_train, b.y_train)

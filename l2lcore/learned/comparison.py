@@ -14,12 +14,14 @@ from .training import SCALES, _data, _evaluate_steps, _grad_norms, budget, meta_
 
 
 def _setup(dataset, mnist_path, scale, seed, overrides):
-    if scale not in SCALES:
+    """The budget, the corpus and the network, every argument checked before the data are loaded."""
+    if not isinstance(scale, str) or scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
-    try:
-        b = budget(scale, **overrides)
-    except TypeError as e:  # an unknown keyword
-        raise ValueError(f"unknown budget argument: {e}") from None
+    b = budget(scale, **overrides)
+    if not isinstance(dataset, str) or dataset not in digits.DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {digits.DATASETS}")
+    digits.check_mnist_path(mnist_path)
+    _checks.seed_int(seed)
     corpus = digits.load(dataset, mnist_path=mnist_path, seed=seed)
     return b, corpus, Network((corpus.n_features, *b.hidden_layers, digits.N_CLASSES))
 
@@ -59,10 +61,14 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     ``seed`` (a non-negative integer) fixes everything random: the digits' pool/test split, the
     training/validation sample and its label noise, meta-training, SGD tuning and evaluation.
     """
-    b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     noise = digits.check_noise(noise)
     seeds = _checks.positive_int(seeds, "seeds")
-    spec = OptimizerSpec() if spec is None else spec
+    spec = _spec(spec)
+    if progress is not None:
+        _checks.flag(progress, "progress")
+    if n is not None:
+        n = _checks.positive_int(n, "n")
+    b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     pool = corpus.n_pool
     if n is None:
         n_valid = pool // 6
@@ -125,6 +131,14 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     return out
 
 
+def _spec(spec) -> OptimizerSpec:
+    if spec is None:
+        return OptimizerSpec()
+    if not isinstance(spec, OptimizerSpec):
+        raise ValueError(f"spec must be an OptimizerSpec or None, got {spec!r}")
+    return spec
+
+
 def _rename(rec):
     """evaluate()'s eval set is the test set here."""
     return {"train_acc": rec["train_acc"], "test_acc": rec["eval_acc"],
@@ -141,19 +155,17 @@ def meta_gradient_norms(dataset: str = "digits", n=300, noise: float = 0.0, unro
     untrained one takes SGD steps ``step_sizes``. Returns an array
     (len(step_sizes), runs, len(unrolls)); each U is the prefix of one unroll of max(unrolls) steps.
     """
-    b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     noise = digits.check_noise(noise)
     runs = _checks.positive_int(runs, "runs")
-    unrolls = [_checks.positive_int(u, "each unroll length") for u in unrolls]
-    if not unrolls:
-        raise ValueError("unrolls is empty")
-    spec = OptimizerSpec() if spec is None else spec
-    n = corpus.n_pool if n is None else _checks.positive_int(n, "n")
+    unrolls = _checks.positive_ints(unrolls, "unrolls", "each unroll length")
+    spec = _spec(spec)
+    if n is not None:
+        n = _checks.positive_int(n, "n")
+    steps = _checks.reals(step_sizes, "step_sizes", ndim=1, positive=True)
+    b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
+    n = corpus.n_pool if n is None else n
     if n > corpus.n_pool:
         raise ValueError(f"n={n} exceeds the {corpus.n_pool} training samples of {corpus.name!r}")
-    steps = np.asarray(step_sizes, np.float64)
-    if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps) & (steps > 0)):
-        raise ValueError(f"step_sizes must be positive finite numbers, got {step_sizes!r}")
     sp = digits.split(corpus, n, 0, noise, seed)
     data = _data(sp.x_train, sp.y_train, sp.x_train, sp.y_train, sp.x_test, sp.y_test, _rows(corpus))
     theta = init_optimizer(spec, seed) if theta is None else theta

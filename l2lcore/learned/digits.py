@@ -75,6 +75,9 @@ class Split:
 def load(dataset: str = "digits", mnist_path=None, seed: int = 0) -> Corpus:
     """The corpus named ``dataset``; ``seed`` fixes the pool/test split of ``"digits"``."""
     seed = _checks.seed_int(seed)
+    check_mnist_path(mnist_path)
+    if not isinstance(dataset, str):
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     if dataset == "digits":
         if mnist_path is not None:
             raise ValueError("mnist_path is only used with dataset='mnist'")
@@ -84,6 +87,13 @@ def load(dataset: str = "digits", mnist_path=None, seed: int = 0) -> Corpus:
             raise ValueError("dataset='mnist' needs mnist_path: a folder of IDX files or an .npz file")
         return load_mnist(mnist_path)
     raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+
+
+def check_mnist_path(path):
+    """None, or a path (a string or os.PathLike) to MNIST files."""
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"mnist_path must be a path (a string or os.PathLike), got {type(path).__name__}")
+    return path
 
 
 def _load_digits(seed: int) -> Corpus:
@@ -121,8 +131,11 @@ def read_idx(path) -> np.ndarray:
 
 
 def load_mnist(path) -> Corpus:
-    """MNIST from a folder of IDX files (plain or .gz) or from one .npz file."""
-    path = os.fspath(path)
+    """MNIST from a folder of IDX files (plain or .gz) or from one .npz file. Train and test
+    images must have the same size."""
+    if path is None:
+        raise ValueError("mnist_path must be a path (a string or os.PathLike), got None")
+    path = os.fspath(check_mnist_path(path))
     if os.path.isdir(path):
         arrays = {}
         for key, stem in _IDX_NAMES.items():
@@ -158,6 +171,10 @@ def load_mnist(path) -> Corpus:
             raise ValueError(f"MNIST {part} labels must be integers 0..{N_CLASSES - 1}, "
                              f"found values from {y.min()} to {y.max()}")
 
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise ValueError(f"MNIST train images {arrays['x_train'].shape[1:]} and test images "
+                         f"{arrays['x_test'].shape[1:]} differ in size (mnist_path {path!r})")
+
     def images(x):
         x = x.reshape(len(x), -1).astype(np.float32)
         return x / 255.0 if x.max() > 1.0 else x  # uint8 pixels; already-scaled files pass through
@@ -168,19 +185,27 @@ def load_mnist(path) -> Corpus:
 
 def noisy_labels(y: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
     """Each label replaced, with probability p, by one drawn uniformly from all 10 (possibly itself)."""
-    p = check_noise(p)
+    p = check_noise(p, "p")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype == np.bool_ or y.dtype.kind not in "iu" or (
+            y.size and (y.min() < 0 or y.max() >= N_CLASSES)):
+        raise ValueError(f"y must be a 1-d array of integer labels 0..{N_CLASSES - 1}")
     replace = rng.random(len(y)) < p
     fresh = rng.integers(0, N_CLASSES, len(y))
     return np.where(replace, fresh, y).astype(np.int32)
 
 
-def check_noise(p) -> float:
-    """``p`` as a float, or ValueError unless it is a real number in [0, 1] (not a bool or a string)."""
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
-        raise ValueError(f"noise must be a probability in [0, 1] given as a number, got {p!r}")
-    p = float(p)
-    if not 0.0 <= p <= 1.0:  # also rejects nan
-        raise ValueError(f"noise must be a probability in [0, 1], got {p!r}")
+def check_noise(p, name: str = "noise") -> float:
+    """``p`` as a float, or ValueError naming ``name`` unless it is a real number in [0, 1] (not a
+    bool or a string)."""
+    try:
+        p = _checks.real(p, name)
+    except ValueError:
+        raise ValueError(f"{name} must be a probability in [0, 1] given as a finite number, got {p!r}") from None
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     return p
 
 
@@ -190,13 +215,12 @@ def split(corpus: Corpus, n_train: int, n_valid: int, noise: float, seed: int) -
     With one seed, the training sample of a smaller split is the start of a larger one's, so
     TbT(n), TbT(2n) and TbV(n + n) share their first n training samples.
     """
+    if not isinstance(corpus, Corpus):
+        raise ValueError(f"corpus must be a Corpus (from load), got {type(corpus).__name__}")
     noise = check_noise(noise)
     seed = _checks.seed_int(seed)
-    for name, n in (("n_train", n_train), ("n_valid", n_valid)):
-        if isinstance(n, bool) or int(n) != n or n < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
-    if n_train < 1:
-        raise ValueError(f"n_train must be at least 1, got {n_train}")
+    n_train = _checks.positive_int(n_train, "n_train")
+    n_valid = _checks.nonnegative_int(n_valid, "n_valid")
     if n_train + n_valid > corpus.n_pool:
         raise ValueError(f"n_train + n_valid = {n_train + n_valid} exceeds the {corpus.n_pool} samples "
                          f"available for training in {corpus.name!r}")

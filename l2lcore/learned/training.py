@@ -9,12 +9,12 @@ length. The jitted functions are compiled once per (spec, budget, network) and d
 from __future__ import annotations
 
 import functools
-import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from .. import _checks
 from .optimizer import (Network, OptimizerSpec, _adam, _batch_loss, _init_state, _inner_step, _jax, _loss_acc,
                         _unroll_loss, init_optimizer)
 
@@ -38,31 +38,37 @@ class Budget:
 
 
 def budget(scale: str = "book", **overrides) -> Budget:
-    """The book's reduced budget or the paper's (4000 inner steps); keywords override fields."""
+    """The book's reduced budget or the paper's (4000 inner steps); keywords override fields.
+
+    Each field follows the package's rules (:mod:`l2lcore._checks`): integer fields take integers
+    (integral floats too), ``meta_lr`` and ``clip`` finite reals > 0, ``hidden_layers`` a
+    sequence of positive integers, ``sgd_grid`` a 1-d sequence of step sizes > 0 (no booleans).
+    A bad value is a ValueError naming the field; an unknown keyword one naming the keyword.
+    """
+    known = [f.name for f in fields(Budget)]
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        raise ValueError(f"unknown budget argument {unknown[0]!r}; the fields are {known}")
     if scale == "book":
         b = Budget(steps=400, unroll=20, meta_iters=60, tasks=2, record_every=20, meta_lr=1e-2)
     elif scale == "paper":
         b = Budget(steps=4000, unroll=50, meta_iters=2000, tasks=4, record_every=100, meta_lr=3e-3)
     else:
         raise ValueError(f"unknown scale {scale!r}; choose one of {SCALES}")
-    if "hidden_layers" in overrides:  # lists would not hash (the compiled functions are cached by budget)
-        overrides["hidden_layers"] = tuple(overrides["hidden_layers"])
-    if "sgd_grid" in overrides:
-        overrides["sgd_grid"] = tuple(float(x) for x in overrides["sgd_grid"])
-    b = replace(b, **overrides)
-    for name in ("steps", "unroll", "meta_iters", "tasks", "record_every", "batch", "target_batch"):
-        v = getattr(b, name)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"budget.{name} must be a positive integer, got {v!r}")
+    checked = {}
+    for name, v in overrides.items():
+        if name in ("steps", "unroll", "meta_iters", "tasks", "record_every", "batch", "target_batch"):
+            checked[name] = _checks.positive_int(v, f"budget.{name}")
+        elif name in ("meta_lr", "clip"):
+            checked[name] = _checks.real(v, f"budget.{name}", positive=True)
+        elif name == "hidden_layers":  # a tuple: the compiled functions are cached by budget
+            checked[name] = tuple(_checks.positive_ints(v, "budget.hidden_layers", "each entry of budget.hidden_layers"))
+        else:  # sgd_grid
+            grid = _checks.reals(v, "budget.sgd_grid", ndim=1, positive=True)
+            checked[name] = tuple(float(x) for x in grid)
+    b = replace(b, **checked)
     if b.steps % b.record_every or b.steps % b.unroll:
         raise ValueError(f"budget.steps={b.steps} must be a multiple of unroll and record_every")
-    if not all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1 for h in b.hidden_layers):
-        raise ValueError(f"budget.hidden_layers must be positive integers, got {b.hidden_layers!r}")
-    for name in ("meta_lr", "clip"):
-        if not (math.isfinite(getattr(b, name)) and getattr(b, name) > 0):
-            raise ValueError(f"budget.{name} must be positive and finite, got {getattr(b, name)!r}")
-    if not b.sgd_grid or not all(math.isfinite(x) and x > 0 for x in b.sgd_grid):
-        raise ValueError(f"budget.sgd_grid must be positive finite step sizes, got {b.sgd_grid!r}")
     return b
 
 
