@@ -9,7 +9,11 @@ machine, date, commit and package versions. The book's Reproducibility page read
 
 Usage: python benchmarks/scales.py [--chapters theorem3 theorem5 ...] [--scales book paper]
        [--limit SECONDS] [--out book/_data/reproducibility.csv]
-Rows of chapters or scales not run are kept from the existing file.
+       python benchmarks/scales.py --estimate CHAPTER --factor F --set NAME=VALUE ...
+Rows of chapters or scales not run are kept from the existing file. ``--estimate`` runs a
+smaller configuration of the chapter (the ``--set`` values at book scale), and records its wall
+time multiplied by ``--factor`` (how much more work the paper's sizes are, stated in --why) as
+the paper row's estimate.
 """
 import argparse
 import csv
@@ -61,12 +65,13 @@ def commit() -> str:
         return ""
 
 
-def run_one(chapter: str, scale: str, limit: float) -> dict:
+def run_one(chapter: str, scale: str, limit: float, sets=()) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        extra = [a for s in sets for a in ("--set", s)]
         try:
             proc = subprocess.run([sys.executable, "-c", CHILD, "run", chapter, "--scale", scale, "--out", tmp,
-                                   "--force"], cwd=ROOT, capture_output=True, text=True, timeout=limit)
+                                   "--force", *extra], cwd=ROOT, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
             return {"status": f"not finished in {limit:.0f} s", "wall_s": f"{limit:.0f}"}
         wall = time.perf_counter() - start
@@ -97,6 +102,10 @@ def main():
     parser.add_argument("--scales", nargs="*", default=["book", "paper"])
     parser.add_argument("--limit", type=float, default=1800.0)
     parser.add_argument("--out", default=str(ROOT / "book" / "_data" / "reproducibility.csv"))
+    parser.add_argument("--estimate", help="a chapter whose paper row is estimated from a smaller run")
+    parser.add_argument("--factor", type=float, help="work of the paper's sizes / work of the smaller run")
+    parser.add_argument("--why", default="", help="how --factor was derived")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     out = Path(args.out)
     rows = {}
@@ -105,18 +114,40 @@ def main():
             rows = {(r["chapter"], r["scale"]): r for r in csv.DictReader(f)}
     common = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cores": os.cpu_count(),
               "date": datetime.date.today().isoformat(), "commit": commit(), **versions()}
-    jobs = [(c, s) for c in args.chapters for s in args.scales]
+    if args.estimate:
+        if not args.factor or not args.set:
+            parser.error("--estimate needs --factor and at least one --set")
+        small = run_one(args.estimate, "book", args.limit, args.set)
+        if small.get("status") != "finished":
+            parser.error(f"the smaller run did not finish: {small.get('status')}")
+        wall = float(small["wall_s"]) * args.factor
+        row = {"chapter": args.estimate, "scale": "paper", **common, "wall_s": f"{wall:.0f}",
+               "status": f"estimated: {' '.join(args.set)} took {small['wall_s']} s, times {args.factor:g} "
+                         f"({args.why})"}
+        rows[(args.estimate, "paper")] = row
+        tqdm.write(json.dumps(row))
+        jobs = []
+    else:
+        jobs = [(c, s) for c in args.chapters for s in args.scales]
     for chapter, scale in tqdm(jobs, desc="chapters x scales"):
         row = {"chapter": chapter, "scale": scale, **common, **run_one(chapter, scale, args.limit)}
         rows[(chapter, scale)] = row
         tqdm.write(json.dumps(row))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        order = {c.slug: i for i, c in enumerate(cli.runnable())}
-        with out.open("w", newline="") as f:
-            writer = csv.DictWriter(f, FIELDS, lineterminator="\n")
-            writer.writeheader()
-            for key in sorted(rows, key=lambda k: (order.get(k[0], 99), k[1])):
-                writer.writerow({k: rows[key].get(k, "") for k in FIELDS})
+        write(out, rows)
+    if args.estimate:
+        write(out, rows)
+
+
+def write(out: Path, rows: dict) -> None:
+    from l2lcore import cli
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    order = {c.slug: i for i, c in enumerate(cli.runnable())}
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for key in sorted(rows, key=lambda k: (order.get(k[0], 99), k[1])):
+            writer.writerow({k: rows[key].get(k, "") for k in FIELDS})
 
 
 if __name__ == "__main__":

@@ -213,7 +213,10 @@ def objective(name) -> str:
 
 
 def eta(x):
-    """A step size: finite and >= 0. Returned unchanged (exact types stay exact)."""
+    """A step size: finite and >= 0. Returned unchanged (exact types stay exact), except that a
+    0-d array becomes its scalar; integers and Fractions of any size are finite."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        x = x[()]
     if isinstance(x, (bool, np.bool_)):
         raise ValueError(f"eta must be a real number, got {x!r}")
     if isinstance(x, str):
@@ -227,7 +230,7 @@ def eta(x):
         raise ValueError(f"eta must be a real number, got {type(x).__name__}")
     if isinstance(value, mpmath.mpf):
         finite = mpmath.isfinite(value)
-    elif isinstance(value, Fraction):
+    elif isinstance(value, (Fraction, numbers.Integral)):
         finite = True
     else:
         finite = math.isfinite(value)
@@ -236,6 +239,21 @@ def eta(x):
     if value < 0:
         raise ValueError(f"eta must be >= 0, got {x!r}")
     return x
+
+
+def float_eta(x) -> float:
+    """A checked step size as a float64, for the float methods; beyond float64's range is a
+    ValueError (the exact methods take any size)."""
+    x = eta(x)
+    try:
+        value = float(mpmath.mpf(x) if isinstance(x, str) else x)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:37] + "..."
+        raise ValueError(f"eta = {shown} is beyond float64's range; the float methods cannot take it "
+                         "(the exact and proof methods can)")
+    return value
 
 
 def etas(x, dtype=np.float64, name: str = "etas") -> np.ndarray:

@@ -11,10 +11,12 @@ and prints the claims table's verdicts. Values are Python literals (``--set seed
 chapter's own ``parameters`` cell, so they cannot drift from the book.
 
 Exit status: 0 when the run finished and no claim came out "not reproduced" unless that was
-its expected verdict (the book's honest disagreements with the paper do not fail a rerun);
-1 when a cell failed or a claim unexpectedly failed; 2 for bad input (an unknown chapter,
-parameter or scale, a value of the wrong kind, an existing output directory without
-``--force``), before anything runs.
+its expected verdict at the book's defaults (the book's honest disagreements with the paper do
+not fail a rerun); 1 when a claim failed; 2 for bad input (an unknown chapter, parameter or
+scale, a value of the wrong kind, an output path that is a file, or an existing non-empty
+output directory without ``--force``), before anything runs; 3 when a cell raised (a value of
+the right kind but outside its chapter's rules is reported this way, by the chapter's own
+check, with the partly executed notebook kept in the output directory).
 """
 from __future__ import annotations
 
@@ -101,6 +103,8 @@ def _print_list(out) -> None:
 def _run(args, out) -> int:
     values = overrides(args.chapter, args.scale, args.set or [])
     target = Path(args.out) if args.out else Path("runs") / args.chapter
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--out {str(target)!r} is a file, not a directory")
     if target.exists() and any(target.iterdir()) and not args.force:
         raise UsageError(f"output directory {str(target)!r} exists and is not empty; "
                          "choose another --out or pass --force to overwrite it")
@@ -123,8 +127,9 @@ def _run(args, out) -> int:
         papermill.execute_notebook(str(unexecuted), str(executed), parameters=values, cwd=str(book.BOOK_DIR),
                                    kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=False)
     except papermill.PapermillExecutionError as exc:
-        print(f"a cell failed after {time.perf_counter() - start:.0f} s: {exc.ename}: {exc.evalue}", file=out)
-        return 1
+        print(f"a cell failed after {time.perf_counter() - start:.0f} s: {exc.ename}: {exc.evalue} "
+              f"(the partly executed notebook is {executed})", file=out)
+        return 3
     finally:
         unexecuted.unlink(missing_ok=True)
     elapsed = time.perf_counter() - start

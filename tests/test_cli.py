@@ -34,6 +34,12 @@ def test_bad_input_exits_2_before_anything_runs(argv, message, capsys, tmp_path)
     assert not (tmp_path / "x").exists()
 
 
+def test_an_output_path_that_is_a_file_is_bad_input(tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    code, _, err = run(["run", "theorem3", "--out", str(tmp_path / "afile"), "--force"], capsys)
+    assert code == 2 and "is a file" in err and (tmp_path / "afile").read_text() == "mine"
+
+
 def test_an_existing_output_directory_is_never_overwritten_silently(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
     code, _, err = run(["run", "theorem3", "--out", str(tmp_path)], capsys)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from .. import __version__
 from .claims import CONSISTENCY, PROVEN_VALUES, Claim, ClaimsTable, Statement, check_expectations, claims_table
 
@@ -268,8 +270,10 @@ def _cell(v) -> str:
 
     if isinstance(v, str):
         return v
-    if isinstance(v, bool) or v is None:
-        return str(v)
+    if isinstance(v, (bool, np.bool_)) or v is None:
+        return str(v if v is None else bool(v))
+    if isinstance(v, (complex, np.complexfloating)):
+        raise ValueError(f"figure data must be real, got {v!r}")
     if isinstance(v, numbers.Integral):
         return str(int(v))
     if isinstance(v, mpmath.mpf):
@@ -281,6 +285,9 @@ def figure_csv(data: Mapping[str, Sequence]) -> str:
     """CSV text of equal-length columns; floats written in full (repr), mpf to 30 digits."""
     if not data:
         raise ValueError("figure data must have at least one column")
+    for k, v in data.items():
+        if isinstance(v, (str, bytes)) or np.ndim(v) != 1:
+            raise ValueError(f"figure data column {k!r} must be a 1-d sequence, got {type(v).__name__}")
     columns = {str(k): list(v) for k, v in data.items()}
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:

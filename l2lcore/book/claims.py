@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import html
 import json
+import numbers
 from dataclasses import dataclass
 from typing import Iterable
+
+import numpy as np
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -87,15 +90,20 @@ class Claim:
     tag: str = ""
 
     def __post_init__(self):
-        if self.holds is not None and not isinstance(self.holds, bool):
+        if self.holds is not None and not isinstance(self.holds, (bool, np.bool_)):
+            # a string, a nan or a list would count as true and read "reproduced"
+            raise ValueError(f"Claim.holds must be True, False or None, got {self.holds!r}")
+        if isinstance(self.holds, np.bool_):
             # numpy.bool_ would print as "True" too, but `is True` checks would fail.
             object.__setattr__(self, "holds", bool(self.holds))
         if self.kind not in KINDS:
             raise ValueError(f"Claim.kind must be one of {KINDS}, got {self.kind!r}")
         if self.expected not in VERDICTS:
             raise ValueError(f"Claim.expected must be one of {VERDICTS}, got {self.expected!r}")
-        if self.cases is not None and (not isinstance(self.cases, int) or self.cases < 0):
-            raise ValueError(f"Claim.cases must be a non-negative int or None, got {self.cases!r}")
+        if self.cases is not None:
+            if isinstance(self.cases, (bool, np.bool_)) or not isinstance(self.cases, numbers.Integral) or self.cases < 0:
+                raise ValueError(f"Claim.cases must be a non-negative int or None, got {self.cases!r}")
+            object.__setattr__(self, "cases", int(self.cases))
 
     @property
     def verdict(self) -> str:

@@ -45,6 +45,10 @@ def imported_names(code: str, current: str = "", is_package: bool = False) -> se
                 base = node.module or ""
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in
+              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)):
+            names.add(node.args[0].value)  # importlib.import_module("l2lcore.x") with a literal name
     return {n for n in names if n}
 
 
@@ -68,12 +72,19 @@ def closure(code: str, package: str, root: Path) -> list[Path]:
 
 
 def notebook_code(source: Path) -> str:
-    """The code cells of a MyST notebook, joined (jupytext reads the format)."""
+    """The code cells of a MyST notebook as Python (IPython's own transformer turns magics,
+    shell escapes and help syntax into calls), joined; jupytext reads the format."""
     import jupytext
 
-    nb = jupytext.read(source)
-    lines = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()]
-    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))  # IPython magics
+    return "\n".join(imported_code(c.source) for c in jupytext.read(source).cells if c.cell_type == "code")
+
+
+def imported_code(cell: str) -> str:
+    """One cell's source as Python: IPython's transformer turns magics, shell escapes and help
+    syntax into calls (a cell magic's body is the magic's argument, not code)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(cell)
 
 
 def dependency_hash(source: Path, package: str = "l2lcore", root: Path | None = None) -> str:

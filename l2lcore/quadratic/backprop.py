@@ -136,7 +136,7 @@ def _inputs(task, etas, t, objective, dtype, stored: bool, max_flops=None):
 def backprop_trace(task, eta, t, objective: str = "log", dtype=np.float64, max_flops=None) -> BackpropTrace:
     """Reverse-mode meta-gradient through the t unrolled steps in ``dtype``, with its trace
     (which holds O(t) records: the trajectory is the point)."""
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     dt, e, t, H, w0 = _inputs(task, eta, t, objective, dtype, True, max_flops)
     # the trace keeps about 4 records of ~100 bytes per step besides the trajectory
     _checks.budget("t", t, nbytes=400.0 * (t + 1))

@@ -106,7 +106,7 @@ def closed_form(spec: Spectrum, eta, t: int, quantity: str):
 
 
 def _certified_closed_form(task: QuadraticTask, eta, t, quantity, digits):
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     return certified(lambda dps: closed_form(task.spectrum(dps), eta, t, quantity), digits, t)
 
@@ -164,7 +164,7 @@ def unrolled(task: QuadraticTask, eta, t, objective: str, dps: int):
 def unrolled_meta_gradient(task: QuadraticTask, eta, t, objective: str = "naive",
                            digits: int = DEFAULT_DIGITS):
     """The meta-gradient by exact forward mode through the unrolled loop, certified."""
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
     return certified(lambda dps: unrolled(task, eta, t, objective, dps)[1], digits, t)
@@ -209,7 +209,7 @@ def log10_intermediates(task: QuadraticTask, eta, t, ks, objective: str = "log",
     of 1/(t F) for the log objective), at ``dps`` digits; the same quantities as in
     :class:`~l2lcore.quadratic.backprop.BackpropTrace`.
     """
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
     spec = task.spectrum(dps)

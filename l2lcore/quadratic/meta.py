@@ -61,7 +61,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
     ``"stable"`` (log objective only, float64, never overflows).
     """
     _checks.task(task)
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
     if method == "exact":
@@ -82,7 +82,7 @@ def meta_objective(task, eta, t, objective: str = "naive", method: str = "exact"
         if objective != "log":
             raise ValueError("method='stable' meta_objective is for the log objective; use 'exact' for the naive one")
         _float_horizon(t)
-        return np.float64(stable.log_objective(task, float(eta), t))
+        return np.float64(stable.log_objective(task, _checks.float_eta(eta), t))
     raise ValueError(f"unknown method {method!r} for meta_objective; choose 'exact', 'proof', 'float' or 'stable'")
 
 
@@ -95,7 +95,7 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
     the log10 magnitude of every intermediate and the first that left the dtype's range.
     """
     _checks.task(task)
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     _checks.objective(objective)
     _method(method)
@@ -120,11 +120,11 @@ def meta_gradient(task, eta, t, objective: str = "naive", method: str = "exact",
         _float_horizon(t)
         if objective == "naive":
             return stable.naive_gradient(task, eta, t)
-        return stable.log_gradient(task, float(eta), t)[()]
+        return stable.log_gradient(task, _checks.float_eta(eta), t)[()]
     if objective != "log":
         raise ValueError("method='stable-forward' computes the log objective's meta-gradient only")
     _checks.budget("t", t, flops=t * (4.0 * task.d**2 + _checks.STEP_FLOPS))
-    return stable.forward_log_gradient(task, float(eta), t)[()]
+    return stable.forward_log_gradient(task, _checks.float_eta(eta), t)[()]
 
 
 def _vector_gradient(task, etas, t, method, dtype):

@@ -88,21 +88,41 @@ class Enclosure:
 
     def contains(self, x) -> bool:
         """Whether the exact value of ``x`` (float, int, Fraction, mpf or numpy scalar) lies in
-        the ball."""
-        with mpmath.workprec(max(self.prec, 53) + 128):
-            value = _checks.to_mpf(_real(x, "x"))
-            return bool(self.mid - self.rad <= value <= self.mid + self.rad)
+        the ball; compared exactly, in rational arithmetic."""
+        value, mid, rad = _exact(_real(x, "x")), _exact(self.mid), _exact(self.rad)
+        return mid - rad <= value <= mid + rad
 
 
 def _real(x, name: str):
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        x = x[()]
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, mpmath.mpf)):
         raise ValueError(f"{name} must be a real number, got {x!r}")
+    if isinstance(x, mpmath.mpf) and not mpmath.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    if isinstance(x, float) and not np.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x!r}")
     return x
+
+
+def _exact(x) -> Fraction:
+    """x as an exact rational: floats, numpy scalars and mpf are binary fractions."""
+    if isinstance(x, mpmath.mpf):
+        sign, man, exp, _ = x._mpf_
+        value = Fraction(int(man)) * (Fraction(2) ** int(exp))
+        return -value if sign else value
+    if isinstance(x, np.floating):
+        return Fraction(*x.as_integer_ratio())
+    if isinstance(x, np.integer):
+        return Fraction(int(x))
+    return Fraction(x)
 
 
 def _to_arb(x):
     """x as an exact arb ball (a point when x is binary; Fractions get a tight rigorous ball)."""
     flint = _flint()
+    if isinstance(x, str):  # a decimal string means its decimal value, as for the exact methods
+        x = Fraction(x)
     if isinstance(x, Fraction):
         return flint.arb(flint.fmpq(x.numerator, x.denominator))
     if isinstance(x, mpmath.mpf):
@@ -168,6 +188,8 @@ def _balls(task: QuadraticTask, eta, t: int, quantity: str, prec: int):
             return -t * P1
         if P0.is_zero():  # exactly zero (rad 0): proven, not an unresolved ball
             raise ValueError(f"f(w_t) = 0 exactly at eta = {eta}: the log meta-objective is -infinity there")
+        if P0.contains(0) and not P0.is_zero():
+            return flint.arb("nan")  # the precision loop raises it, or says f(w_t) may be 0
         if quantity == "G":
             return (P0 / 2).log() / t
         if quantity == "G'":
@@ -189,7 +211,7 @@ def enclose(task: QuadraticTask, eta, t, quantity: str, digits: int = DEFAULT_DI
     """
     if not isinstance(task, QuadraticTask):
         raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
-    _checks.eta(eta)
+    eta = _checks.eta(eta)
     t = _checks.positive_int(t, "t")
     if quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {quantity!r}; choose one of {QUANTITIES}")
@@ -207,6 +229,10 @@ def enclose(task: QuadraticTask, eta, t, quantity: str, digits: int = DEFAULT_DI
         if 2 * prec > MAX_PREC:
             if absolute and ball.is_finite():
                 return Enclosure(quantity, eta, t, _to_mpf(ball.mid()), _to_mpf(ball.rad()), prec, relative=False)
+            if not ball.is_finite():
+                raise CertificationError(
+                    f"could not prove {quantity} at eta = {eta}, t = {t} with up to {prec} bits: f(w_t) is "
+                    "not provably nonzero there (the log meta-objective may be undefined)")
             raise CertificationError(
                 f"could not prove {digits} significant digits of {quantity} at eta = {eta}, t = {t} with up "
                 f"to {prec} bits: the enclosure {ball.str(5, radius=True)} "
@@ -247,8 +273,7 @@ class Bracket:
             return self.hi - self.lo
 
     def contains(self, eta) -> bool:
-        with mpmath.workprec(max(self.gradient_lo.prec, 53) + 128):
-            return bool(self.lo < _checks.to_mpf(_real(eta, "eta")) < self.hi)
+        return _exact(self.lo) < _exact(_real(eta, "eta")) < _exact(self.hi)
 
 
 def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: int = 15, around=None) -> Bracket:
@@ -263,7 +288,11 @@ def minimizer_bracket(task: QuadraticTask, t, objective: str = "log", digits: in
     digits = _checks.positive_int(digits, "digits")
     if digits > 200:
         raise ValueError(f"digits must be at most 200 for a bracket, got {digits}")
-    star = minimizer(task, t, objective, digits + 5) if around is None else _checks.to_mpf(_real(around, "around"))
+    if around is not None:
+        around = _real(around, "around")
+        if not around > 0:
+            raise ValueError(f"around must be > 0 (a step size), got {around!r}")
+    star = minimizer(task, t, objective, digits + 5) if around is None else _checks.to_mpf(around)
     with mpmath.workdps(digits + 40):
         for k in range(digits, 0, -1):
             delta = mpmath.mpf(10) ** (-k) * star
@@ -305,17 +334,16 @@ class ProofCheck:
 
 def agrees(ball: Enclosure, value, digits: int) -> bool:
     """Whether ``value`` (claimed correct to ``digits`` significant digits) is consistent with the
-    proven ball: |value - mid| <= rad + 10^-digits |value|."""
-    with mpmath.workprec(max(ball.prec, 53) + 128):
-        v = _checks.to_mpf(_real(value, "value"))
-        return bool(abs(v - ball.mid) <= ball.rad + mpmath.mpf(10) ** (-digits) * abs(v))
+    proven ball: |value - mid| <= rad + 10^-digits |value|, in exact rational arithmetic."""
+    v = _exact(_real(value, "value"))
+    return abs(v - _exact(ball.mid)) <= _exact(ball.rad) + Fraction(1, 10**digits) * abs(v)
 
 
 def _brackets_root(v: ExactValue) -> bool:
     """The proven meta-gradient is negative just below the value and positive just above it,
-    10^-digits away relative (digits at most 25): eta* lies within the value's claimed digits."""
+    10^-digits away relative: eta* lies within the value's claimed digits."""
     quantity = {"naive": "F'", "log": "G'"}[_checks.objective(v.objective)]
-    k = min(v.digits, 25)
+    k = v.digits
     with mpmath.workdps(k + 40):
         star = _checks.to_mpf(_real(v.value, "value"))
         delta = mpmath.mpf(10) ** (-k) * star

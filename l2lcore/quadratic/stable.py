@@ -225,7 +225,9 @@ def _reject_zero_loss(task, etas):
 
 
 def _log_S(S_hi, S_lo):
-    return np.log(S_hi) + np.log1p(S_lo / S_hi)
+    """log(S_hi + S_lo); S_hi = 0 (every 1 - eta lambda_i rounds to 0, none is 0) leaves S_lo."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(S_hi > 0, np.log(S_hi) + np.log1p(S_lo / S_hi), np.log(S_hi + S_lo))
 
 
 def log_gradient(task, etas, t, spectrum: str = "auto") -> np.ndarray:
@@ -269,10 +271,10 @@ def naive_gradient(task, eta, t, spectrum: str = "auto"):
     log|sum| is formed in mpmath from the float64 double-double S and the float64 sum (whose
     relative error, near machine precision, becomes the error of the result).
     """
-    _checks.eta(eta)
-    if zero_loss(task, [float(eta)])[0]:
+    eta = _checks.float_eta(eta)
+    if zero_loss(task, [eta])[0]:
         return mpmath.mpf(0)  # w_t = 0: F' = -t sum_i c_i^2 lambda_i^2 r_i^(2t-1) has every term 0
-    _, t, data, blocks = _blocks(task, [float(eta)], t, spectrum)
+    _, t, data, blocks = _blocks(task, [eta], t, spectrum)
     ((_, (S_hi, S_lo, sign, logq, _)),) = blocks
     total = float(((sign * np.exp((2 * t - 1) * logq)) @ (data.csq * data.lam_hi**2))[0])
     if total == 0:

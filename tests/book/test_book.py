@@ -165,3 +165,15 @@ def test_figure_data_is_csv_with_full_precision():
         book.figure_csv({})
     with pytest.raises(ValueError, match="must start with"):
         book.ChapterRun("theorem3", True).figure("fig1", None, {"x": [1]})
+
+
+def test_a_claim_holds_only_as_true_false_or_none():
+    import numpy as np
+
+    for bad in ("False", float("nan"), [False], 1):
+        with pytest.raises(ValueError, match="holds"):
+            Claim("c", "m", bad)
+    assert Claim("c", "m", np.bool_(False)).holds is False
+    assert Claim("c", "m", True, cases=np.int64(3)).cases == 3
+    with pytest.raises(ValueError, match="cases"):
+        Claim("c", "m", True, cases=True)

@@ -61,3 +61,10 @@ def test_the_least_squares_package_is_a_dependency_of_section_4_only():
             assert f"l2lcore/chapters/{slug}.py" in files, slug
         assert not any(f"l2lcore/chapters/{other}.py" in files for other in ("theorem6", "learned")
                        if other != slug), slug
+
+
+def test_ipython_syntax_and_import_module_are_understood(tmp_path):
+    root = tiny_book(tmp_path)
+    code = ("res = %time 1\nx = !ls\nprint?\n%%capture\nimport importlib\n"
+            "m = importlib.import_module('pkg.d')\n")
+    assert root / "pkg/d.py" in deps.closure(deps.imported_code(code), "pkg", root)

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAPTER_SLUGS = [c.slug for c in CHAPTERS if c.has_result]
 MAX_CELL_LINES = 15
 #: Plotting and gluing belong in the chapter's module, sentences are written by hand.
-FORBIDDEN_IN_CELLS = (r"\bglue\(", r"\bplt\.", r"\bax\.", r"\baxes\[", r"\bMarkdown\(", r"\bset_xlabel\(")
+FORBIDDEN_IN_CELLS = (r"\bglue\(", r"\bplt\.", r"\bax\.", r"\baxes\[", r"\bMarkdown\(", r"\bset_xlabel\(",
+                      r"\bimport matplotlib", r"\bfrom matplotlib", r"\bfrom myst_nb\b", r"\bHTML\(",
+                      r"\bdisplay\(", r"\.plot\((?!\s*\w+\s*=)(?!\))")  # an object's own .plot(key=...) is fine
 
 
 def check_template(slug: str, text: str) -> None:
@@ -40,7 +42,8 @@ def check_template(slug: str, text: str) -> None:
     assert "parameters" in tags and "hide-input" in tags, "the parameters cell is tagged parameters, hide-input"
     assert re.search(r"^scale\s*=", params.source, re.M), "the parameters cell sets scale"
     assert code[1] == code[0] + 1, "the setup cell follows the parameters cell"
-    assert f'book.start("{slug}", globals())' in setup.source, "the setup cell calls book.start"
+    setup_code = "\n".join(line.split("#", 1)[0] for line in setup.source.splitlines())
+    assert f'book.start("{slug}", globals())' in setup_code, "the setup cell calls book.start"
     assert "hide-input" in setup.metadata.get("tags", []), "the setup cell is folded"
     markdown = "\n".join(c.source for c in cells[code[1] + 1:] if c.cell_type == "markdown")
     headings = re.findall(r"^## (.+)$", markdown, re.M)
@@ -48,13 +51,15 @@ def check_template(slug: str, text: str) -> None:
     assert headings[-1] == "Claims checked", "the last section is 'Claims checked'"
     assert len(headings) >= 3, "at least one evidence section"
     before_meaning = markdown.split("## What it means", 1)[0]
-    assert re.search(r"^:::\{prf:(theorem|corollary|lemma|proposition|observation)\}", before_meaning, re.M), \
+    assert re.search(r"^:{3,}\{prf:(theorem|corollary|lemma|proposition|observation)\}", before_meaning, re.M), \
         "the theorem block comes before 'What it means'"
     # evidence sections: each has a numbered figure whose caption links its data
     sections = re.split(r"^## ", markdown, flags=re.M)[2:-1]
     for section in sections:
         name = section.split("\n", 1)[0]
-        figures = re.findall(r"```\{glue:figure\} (\S+)\n:name: (\S+)\n(.*?)```", section, re.S)
+        figures = [(key, (re.search(r"^:name: (\S+)$", options, re.M) or [None, None])[1], caption)
+                   for key, options, caption in
+                   re.findall(r"```\{glue:figure\} (\S+)\n((?::[^\n]*\n)*)(.*?)```", section, re.S)]
         assert figures, f"evidence section {name!r} has a numbered figure ({{glue:figure}} with :name:)"
         for key, label, caption in figures:
             assert key == label and key.startswith(f"{slug}-"), f"figure {key!r} is named {slug}-..., as its key"

@@ -116,3 +116,27 @@ def test_a_minimizer_is_proven_only_to_the_digits_it_claims():
     result = proof.check([good, bad, loose])
     assert result.count == 3 and result.proven == 2 and len(result.outside) == 1
     assert proof.minimizer_bracket(task, 80, "log", 15, around=star).contains(star)
+
+
+def test_containment_is_decided_exactly_and_decimal_strings_mean_their_decimal_value():
+    import numpy as np
+
+    task = l2lcore.QuadraticTask(np.diag([1.0, 3.0]), [1.0, 1.0])
+    ball = proof.enclose(task, 0.1, 5, "F", 20)
+    with mpmath.workprec(ball.prec + 1000):
+        just_outside = ball.hi + abs(ball.mid) * mpmath.mpf(2) ** -(ball.prec + 300)
+    assert just_outside > ball.hi and not ball.contains(just_outside)
+    decimal = l2lcore.meta_gradient(task, "0.1", 5, method="proof")
+    assert decimal.contains(rational_meta(task.H, task.w0, Fraction(1, 10), 5)[1])
+    assert l2lcore.meta_gradient(task, np.array(0.1), 5, method="proof").contains(rational_meta(task.H, task.w0, 0.1, 5)[1])
+
+
+def test_a_minimizer_claimed_to_30_digits_is_checked_to_30_digits():
+    import numpy as np
+
+    task = l2lcore.QuadraticTask(np.diag([1.0, 3.0]), [1.0, 1.0])
+    star = exact.minimizer(task, 5, "log", 40)
+    with mpmath.workdps(60):
+        wrong = star * (1 + mpmath.mpf(10) ** -27)
+    assert not proof.check([proof.ExactValue(task, 5, "eta*", wrong, digits=30)]).all_proven
+    assert proof.check([proof.ExactValue(task, 5, "eta*", star, digits=30)]).all_proven

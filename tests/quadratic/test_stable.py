@@ -213,3 +213,21 @@ def test_stable_on_degenerate_tasks_is_right_or_a_documented_error(task, eta_ove
 @given(task=degenerate_tasks(40), eta_over_L=st.floats(0.0, 3.0), t=st.sampled_from([1, 3, 50, 2000]))
 def test_rescaled_forward_mode_on_degenerate_tasks_up_to_d_40(task, eta_over_L, t):
     assert_right_or_zero_loss(task, eta_over_L / task.L, t, "stable-forward", 1e-4)
+
+
+def test_every_factor_rounding_to_zero_is_not_a_nan():
+    """eta = 1/3 on H = 3: 1 - eta lambda is 2^-54, not 0; log S was log(0) + log1p(inf) = nan."""
+    task = QuadraticTask(np.array([[3.0]]), np.array([1.0]))
+    got = l2lcore.meta_objective(task, 1 / 3, 4, "log", method="stable")
+    assert abs(got - float(l2lcore.meta_objective(task, 1 / 3, 4, "log"))) <= 1e-12 * abs(got)
+
+
+def test_step_sizes_of_any_size_or_as_0d_arrays():
+    task = QuadraticTask(np.diag([1.0, 3.0]), [1.0, 1.0])
+    assert l2lcore.meta_gradient(task, 10**400, 3, "log") != 0
+    for method in ("stable", "backprop", "forward"):
+        with pytest.raises(ValueError, match="beyond float64's range"):
+            l2lcore.meta_gradient(task, 10**400, 3, "log", method)
+    for method in ("exact", "stable", "backprop"):
+        assert np.isclose(float(l2lcore.meta_gradient(task, np.array(0.1), 3, "log", method)),
+                          float(l2lcore.meta_gradient(task, 0.1, 3, "log")))
