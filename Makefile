@@ -36,9 +36,9 @@ book: $(STAMP)
 chapter: $(STAMP)
 	@test -n "$(CH)" || { echo "usage: make chapter CH=<slug>"; exit 2; }
 	@d=/tmp/l2l-chapter-$(CH); mkdir -p $$d; \
-	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Overview\n    chapters:\n      - file: book/results\n  - caption: Chapter\n    numbered: true\n    chapters:\n      - file: book/$(CH)\n  - caption: Back matter\n    chapters:\n      - file: book/references\n' > $$d/_toc.yml; \
+	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Overview\n    chapters:\n      - file: book/results\n      - file: book/reproducibility\n  - caption: Chapter\n    numbered: true\n    chapters:\n      - file: book/$(CH)\n  - caption: Back matter\n    chapters:\n      - file: book/references\n' > $$d/_toc.yml; \
 	$(BIN)/jupyter-book build . --toc $$d/_toc.yml --path-output $$d --builder html --keep-going 2>&1 | tee $$d/build.log | tail -5; \
-	if grep -E "book/($(CH)|results)\.md.*(WARNING|ERROR)" $$d/build.log | grep -v -E "unknown document|undefined label|Unknown source document"; then echo "warnings in book/$(CH).md"; exit 1; fi; \
+	if grep -E "book/($(CH)|results|reproducibility)\.md.*(WARNING|ERROR)" $$d/build.log | grep -v -E "unknown document|undefined label|Unknown source document"; then echo "warnings in book/$(CH).md"; exit 1; fi; \
 	echo "built into $$d/_build/html"
 
 test: $(STAMP)

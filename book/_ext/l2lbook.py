@@ -127,6 +127,14 @@ def _overview_html(env, docname, builder) -> str:
     held = sum(c.get("cases") or 0 for c in proven if c["verdict"] == "reproduced")
     proven_line = (f'<p class="proven-values">Exact values shown in this build and checked against proven '
                    f'enclosures: {held} of {total} (chapters that show exact values: {len(proven)}).</p>') if proven else ""
+    if payloads:
+        total = {v: sum(sum(s["verdict"] == v for s in p["statements"]) for _, p in payloads) for v in VERDICT_MARK}
+        n_claims = sum(len(p["claims"]) for _, p in payloads)
+        n_evidence = sum(c["kind"] == "evidence" for _, p in payloads for c in p["claims"])
+        summary_rows.append(
+            f'<tr class="claims-total"><td>all chapters (a statement two chapters test counts in each)</td>'
+            f'<td>{sum(total.values())}</td><td>{total["reproduced"]}</td><td>{total["not reproduced"]}</td>'
+            f'<td>{total["not tested"]}</td><td>{n_evidence} + {n_claims - n_evidence}</td></tr>')
     return (
         proven_line + '<table class="claims-summary"><thead><tr><th>chapter</th><th>statements</th><th>reproduced</th>'
         '<th>not reproduced</th><th>not tested</th><th>claims (evidence + consistency)</th></tr></thead>'
@@ -154,6 +162,50 @@ def _fill_overview(app, doctree, docname):
             node.replace_self([])
             continue
         node.replace_self(nodes.raw("", _overview_html(app.env, docname, app.builder), format="html"))
+
+
+# --------------------------------------------------------------------------- reproducibility
+
+
+class ReproducibilityTable(SphinxDirective):
+    """``{reproducibility-table} path.csv``: the runs of benchmarks/scales.py as a readable table."""
+
+    required_arguments = 1
+
+    def run(self):
+        import csv
+
+        rel, path = self.env.relfn2path(self.arguments[0])
+        self.env.note_dependency(rel)
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        e = html.escape
+
+        def verdicts(r):
+            if not r.get("claims"):
+                return ""
+            return (f'{r["reproduced"]} / {r["not_reproduced"]} / {r["not_tested"]} of {r["claims"]}; '
+                    f'{r["as_expected"]} as expected at the book\'s defaults')
+
+        def minutes(r):
+            s = r.get("wall_s") or ""
+            return f"{int(float(s)) // 60}:{int(float(s)) % 60:02d}" if s else ""
+
+        body = "".join(
+            f'<tr><td><a href="{e(r["chapter"])}.html">{e(r["chapter"])}</a></td><td>{e(r["scale"])}</td>'
+            f'<td>{e(r["status"])}</td><td>{minutes(r)}</td><td>{e(r.get("peak_mib") or "")}</td>'
+            f'<td>{verdicts(r)}</td><td>{e(r.get("date", ""))}, commit {e(r.get("commit", ""))}</td></tr>'
+            for r in rows)
+        machines = sorted({(r.get("machine", ""), r.get("cores", ""), r.get("python", ""), r.get("numpy", ""),
+                            r.get("mpmath", ""), r.get("jax", ""), r.get("python_flint", "")) for r in rows})
+        env = "; ".join(f"{m} with {c} cores, Python {py}, numpy {n}, mpmath {mp}, JAX {j}, python-flint {fl}"
+                        for m, c, py, n, mp, j, fl in machines)
+        table = (
+            '<table class="claims-summary"><thead><tr><th>chapter</th><th>scale</th><th>status</th>'
+            '<th>wall time (min:s)</th><th>peak memory (MiB)</th>'
+            '<th>claims: reproduced / not reproduced / not tested</th><th>run</th></tr></thead>'
+            f'<tbody>{body}</tbody></table><p class="claims-caption">Machine and packages: {e(env)}.</p>')
+        return [nodes.raw("", table, format="html")]
 
 
 # --------------------------------------------------------------------------- figure data
@@ -316,6 +368,7 @@ def setup(app):
     app.add_node(figdownload, html=(_visit_figdownload, None), latex=(_skip, None), text=(_skip, None),
                  man=(_skip, None), texinfo=(_skip, None))
     app.add_directive("claims-overview", ClaimsOverview)
+    app.add_directive("reproducibility-table", ReproducibilityTable)
     app.connect("doctree-read", _collect_claims)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
