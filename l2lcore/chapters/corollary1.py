@@ -1067,11 +1067,13 @@ STATEMENTS = (
     Statement("overflow", "Corollary 1",
               "In finite precision these intermediates overflow or underflow, so backpropagation loses the "
               "meta-gradient, although the meta-gradient itself stays bounded."),
-    Statement("autodiff", "Section 5 (text on Figure 1)",
-              "An automatic-differentiation (TensorFlow) implementation of meta-training failed to converge in "
-              "many settings."),
-    Statement("autodiff-where", "Section 5 (text on Figure 1)",
-              "Those failures were most common for long horizons t and large initial step sizes eta_0."),
+    Statement("autodiff", "Section 5 (text on Figure 1), as Corollary 1 explains it",
+              "TensorFlow's meta-gradient (automatic differentiation through the unrolled steps) breaks in "
+              "this way, which is why the paper's TensorFlow meta-training failed in many settings (whether "
+              "meta-training runs fail is the Theorem 4 chapter's statement)."),
+    Statement("autodiff-where", "Corollary 1, with Section 5 (text on Figure 1)",
+              "Backpropagation's meta-gradient breaks (0, nan or inf) first at long horizons t and large step "
+              "sizes eta, the settings where the paper saw its meta-training fail."),
 )
 
 
@@ -1160,9 +1162,10 @@ def claims(task, diagrams: dict, witnesses: dict, rates: IntermediateRates, trac
               + ", ".join(f"{k} {jax_first[k]:.2f} / {jax_last[k]:.2f}" for k in FLOAT_DTYPES),
               all(jax_last[k] > jax_first[k] for k in FLOAT_DTYPES), statement="autodiff-where",
               cases=sum(w.observed.size for w in witnesses.values())),
-        Claim("meta-training with TensorFlow fails to converge in many settings",
-              "not run here", None, statement="autodiff", expected=NOT_TESTED,
-              reason="we run no TensorFlow; meta-training through float backprop is measured in the Theorem 4 chapter"),
+        Claim("TensorFlow's meta-gradient breaks as Corollary 1 predicts (not run in this chapter)",
+              "not run in this chapter", None, statement="autodiff", expected=NOT_TESTED,
+              reason="we run no TensorFlow; the Theorem 4 chapter tests the paper's claim that meta-training "
+                     "fails to converge in many settings, with float backprop standing in for it"),
         Claim(f"jax.grad through lax.fori_loop fails like l2lcore's backprop on >= {min_agreement:.0%} of cells",
               "agreement " + pair(jax_agree, ".3f") + "; with the flush-to-zero prediction " + pair(jax_pred, ".3f"),
               min(jax_agree.values()) >= min_agreement, statement="overflow", kind=CONSISTENCY,

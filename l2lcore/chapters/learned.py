@@ -368,6 +368,11 @@ def _pooled(x) -> dict:
     return x if isinstance(x, dict) and "spread" in x else pool_replicates(list(x))
 
 
+def _gap_text(c: dict) -> str:
+    """A comparison's pooled gap and spread in percentage points, as the chapter's prose gives them."""
+    return f"pooled mean test accuracy gap {100 * c['gap']:+.1f} points, spread {100 * c['spread']:.1f} points"
+
+
 def _budget_reason(cfg_or_pooled: dict) -> str:
     paper = budget("paper")
     return (f"at the book's budget ({cfg_or_pooled['meta_iters']} meta-steps per optimizer against the paper's "
@@ -405,7 +410,7 @@ def claims(clean, noisy, full, growth: Growth | None = None) -> list[Claim]:
     low = min(pc["train_mean"], key=pc["train_mean"].get)
     out.append(Claim(
         f"clean labels, n={cc['n']}: every optimizer reaches at least {FIT:.0%} training accuracy",
-        f"lowest pooled final training accuracy {pc['train_mean'][low]:.3f} ({low}; {reps(pc)})",
+        f"lowest pooled final training accuracy {100 * pc['train_mean'][low]:.1f}% ({low}; {reps(pc)})",
         all(v >= FIT for v in pc["train_mean"].values()), statement="fig5-fit",
         cases=len(pc["train_mean"]), expected=NOT_REPRODUCED,
         reason=f"{low} has not finished fitting its training sample within the book's {cc['steps']}-step "
@@ -414,7 +419,7 @@ def claims(clean, noisy, full, growth: Growth | None = None) -> list[Claim]:
         c = compare(pc, "TbV(n+n)", tbt)
         out.append(Claim(
             f"clean labels, n={cc['n']}: TbV(n+n) tests better than {tbt} by more than the spread",
-            f"pooled mean test accuracy gap {c['gap']:+.3f}, spread {c['spread']:.3f} ({reps(pc)})",
+            _gap_text(c) + f" ({reps(pc)})",
             c["gap"] > c["spread"], statement="fig5-tbv-vs-tbt", expected=NOT_REPRODUCED,
             reason=("TbV's mean is " + ("above" if c["gap"] > 0 else "not above") + f" {tbt}'s, but "
                     + ("the clean comparison runs one seed, and the gap is within the range over its "
@@ -422,7 +427,7 @@ def claims(clean, noisy, full, growth: Growth | None = None) -> list[Claim]:
     c = compare(pc, "TbV(n+n)", "SGD")
     out.append(Claim(
         f"clean labels, n={cc['n']}: TbV(n+n) tests better than tuned SGD",
-        f"pooled mean test accuracy gap {c['gap']:+.3f}, spread {c['spread']:.3f} ({reps(pc)})",
+        _gap_text(c) + f" ({reps(pc)})",
         c["gap"] > 0, statement="fig5-tbv-best", expected=NOT_REPRODUCED, reason=_budget_reason(cc)))
     # Figure 6: n noisy samples
     frac = pn["clean_label_frac"]
@@ -432,8 +437,8 @@ def claims(clean, noisy, full, growth: Growth | None = None) -> list[Claim]:
             f"{cn['noise']:.0%} label noise, n={cn['n']}: {what} fit wrong labels (final training accuracy "
             "above the share of correct training labels) in every replicate",
             f"{int(above.sum())} of {pn['replicates']} replicates; pooled training accuracy "
-            + ", ".join(f"{k} {pn['train_mean'][k]:.3f}" for k in names)
-            + f", share of correct labels {frac.mean():.3f}",
+            + ", ".join(f"{k} {100 * pn['train_mean'][k]:.1f}%" for k in names)
+            + f", share of correct labels {100 * frac.mean():.1f}%",
             bool(above.all()), statement="fig6-overfit", cases=pn["replicates"],
             expected=REPRODUCED if names != ("SGD",) else NOT_REPRODUCED,
             reason="" if names != ("SGD",) else (
@@ -443,24 +448,25 @@ def claims(clean, noisy, full, growth: Growth | None = None) -> list[Claim]:
         c = compare(pn, "TbV(n+n)", tbt)
         out.append(Claim(
             f"{cn['noise']:.0%} label noise, n={cn['n']}: TbV(n+n) tests better than {tbt} by more than the spread",
-            f"pooled mean test accuracy gap {c['gap']:+.3f}, spread {c['spread']:.3f} ({reps(pn)})",
+            _gap_text(c) + f" ({reps(pn)})",
             c["gap"] > c["spread"], statement="fig6-tbv"))
     c = compare(pn, "TbV(n+n)", "SGD")
     out.append(Claim(
         f"{cn['noise']:.0%} label noise, n={cn['n']}: TbV(n+n) tests better than tuned SGD",
-        f"pooled mean test accuracy gap {c['gap']:+.3f}, spread {c['spread']:.3f} ({reps(pn)})",
+        _gap_text(c) + f" ({reps(pn)})",
         c["gap"] > 0, statement="fig6-tbv", expected=NOT_REPRODUCED, reason=_budget_reason(cn)))
     # Figure 7: all the data
     c = compare(pf, "TbV", "TbT")
     out.append(Claim(
         f"all {cf['n_train_eval']} training samples: TbT and TbV test within the spread",
-        f"|pooled gap| {abs(c['gap']):.3f}, spread {c['spread']:.3f} ({reps(pf)})",
+        f"|pooled gap| {100 * abs(c['gap']):.1f} points, spread {100 * c['spread']:.1f} points ({reps(pf)})",
         abs(c["gap"]) <= c["spread"], statement="fig7-similar"))
     best = max(("TbT", "TbV"), key=pf["mean"].get)
     c = compare(pf, "SGD", best)
     out.append(Claim(
         f"all {cf['n_train_eval']} training samples: tuned SGD tests above both learned optimizers",
-        f"SGD minus the better learned optimizer ({best}): {c['gap']:+.3f} pooled, spread {c['spread']:.3f} "
+        f"SGD minus the better learned optimizer ({best}): {100 * c['gap']:+.1f} points pooled, spread "
+        f"{100 * c['spread']:.1f} points "
         f"({reps(pf)})", c["gap"] > 0, statement="fig7-sgd"))
     # the meta-gradient against the unroll length
     if growth is not None:

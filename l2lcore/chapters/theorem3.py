@@ -602,8 +602,17 @@ def rate_figure(task: QuadraticTask, study: RateStudy, cfg: Config):
     return fig, data
 
 
+def agreement_digits(relative_error: float) -> int:
+    """Significant digits to which two float64 numbers agree, given their relative difference: at most
+    float64's precision (15), which is also the answer when they are the same number."""
+    cap = np.finfo(np.float64).precision
+    return cap if relative_error == 0 else int(min(cap, max(0, np.floor(-np.log10(relative_error)))))
+
+
 def glue_rates(study: RateStudy) -> None:
     _glue("theorem3-worst_rate", max(r.relative_error for r in study.rates))
+    _glue("theorem3-rate_digits", agreement_digits(max(r.relative_error for r in study.rates)))
+    _glue("theorem3-float64_digits", int(np.finfo(np.float64).precision))
     known = [(x, e) for x, e in zip(study.exits, study.eta_L) if x is not None]
     lo, hi = (min(known), max(known)) if known else ((float("nan"),) * 2, (float("nan"),) * 2)
     for name, value in (("exit_min", lo[0]), ("exit_min_eta", lo[1]), ("exit_max", hi[0]), ("exit_max_eta", hi[1])):
@@ -801,30 +810,37 @@ def claims(task: QuadraticTask, cells: list[NaiveGradientCell], checks: list[Ind
     rates_below = [r for r in study.rates if r.eta * task.L < 2]
     rates_above = [r for r in study.rates if r.eta * task.L > 2]
 
+    def worst_text(values, what):
+        values = list(values)
+        if not values:
+            return f"no {what} to compare"
+        worst = max(values)
+        return ("relative difference 0 at every " + what + " (equal in every digit compared)" if worst == 0
+                else f"max relative difference {worst:.1e}")
+
     def rate_claim(group, sign, statement):
-        worst = max((r.relative_error for r in group), default=float("nan"))
         word = "decays" if sign < 0 else "grows"
         return Claim(f"{'below' if sign < 0 else 'above'} 2/L, |F'|/t {word} exponentially: log10(|F'|/t) changes "
                      "per step by 2 log10 max_i |1 - eta lambda_i| (to 1e-3 relative)",
                      f"{len(group)} step sizes, slope between t = {study.rates[0].t1} and {study.rates[0].t2}; "
-                     f"max relative difference {worst:.1e}",
+                     + worst_text((r.relative_error for r in group), "step size"),
                      all(np.sign(r.measured) == sign and r.relative_error < 1e-3 for r in group),
                      statement, EVIDENCE, cases=len(group))
 
     def quotient_claim(group, side, statement):
-        worst = max((c.quotient_rel for c in group), default=float("nan"))
         return Claim(f"{side} 2/L, where float64 backprop fails, the closed-form F' equals a difference quotient of "
                      f"the exact F to {AGREE_DIGITS} digits",
-                     f"{len(group)} (eta, t) cells; max relative difference {worst:.1e}",
+                     f"{len(group)} (eta, t) cells; " + worst_text((c.quotient_rel for c in group), "cell"),
                      all(c.quotient_rel <= 10.0 ** -AGREE_DIGITS for c in group), statement, EVIDENCE,
                      reason="float64 backprop fails at no cell of the grid on this side of 2/L",
                      cases=len(group))
 
     def unrolled_claim(group, side, statement, expected):
-        worst = max((c.unrolled_rel for c in group), default=float("nan"))
         return Claim(f"{side} 2/L, where float64 backprop fails, the closed-form F' equals the exact forward-mode "
                      f"derivative through the unrolled loop (mpmath, no eigendecomposition) to {AGREE_DIGITS} digits",
-                     f"{len(group)} (eta, t) cells with t <= t_unrolled; max relative difference {worst:.1e}",
+                     (f"{len(group)} (eta, t) cells with t <= t_unrolled; "
+                      + worst_text((c.unrolled_rel for c in group), "cell")) if group
+                     else "no (eta, t) cell with t <= t_unrolled",
                      all(c.unrolled_rel <= 10.0 ** -AGREE_DIGITS for c in group), statement, EVIDENCE,
                      expected=expected,
                      reason=("no float-failing cell on this side has t <= t_unrolled (the exact loop costs "
