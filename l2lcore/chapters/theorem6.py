@@ -29,7 +29,9 @@ STATEMENTS: tuple[Statement, ...] = (
               "With n >> d samples per task (and t, m large enough), every minimizer of the "
               "train-by-train meta-objective gives E||w_t - w*||^2 <= (1 + eps) d sigma^2 / n on a "
               "new task, the best possible error up to 1 + eps: without over-parameterization "
-              "train-by-train is fine."),
+              "train-by-train is fine. Checked here only at sizes far below the theorem's "
+              "conditions on t, m and d (claim 3), where it promises nothing: read its verdict "
+              "with that qualifier."),
     Statement("fig4-few", "Figure 4 (text)",
               "At sigma = 1 with few samples, train-by-train overfits: a tiny training error, and a "
               "test error worse than train-by-validation's."),
