@@ -257,29 +257,11 @@ def float_eta(x) -> float:
 
 
 def etas(x, dtype=np.float64, name: str = "etas") -> np.ndarray:
-    """An array of step sizes (float64, or ``dtype``), each finite and >= 0; a scalar is a 0-d
-    array, and messages then say "eta"."""
+    """An array of step sizes (float64, or ``dtype``), each finite and >= 0 (:func:`reals`); a
+    scalar is a 0-d array, and messages then say "eta"."""
     if np.ndim(x) == 0 and name == "etas":
         name = "eta"
-    if x is None:
-        raise ValueError(f"{name} must be real numbers, got None")
-    raw = np.asarray(x) if not isinstance(x, (list, tuple)) else np.asarray(x, dtype=object)
-    if raw.dtype == np.bool_ or (raw.dtype == object and any(isinstance(v, (bool, np.bool_)) for v in raw.ravel())):
-        raise ValueError(f"{name} must be real numbers, not booleans")
-    try:
-        with np.errstate(over="ignore"):
-            a = np.asarray(x, dtype=dtype)
-    except OverflowError:
-        raise ValueError(f"{name} has values beyond float64's range") from None
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be real numbers, got {x!r}") from None
-    if a.size == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} has non-finite values (nan or inf)")
-    if np.any(a < 0):
-        raise ValueError(f"{name} must be >= 0; the smallest is {a.min().item()!r}")
-    return a
+    return reals(x, name, dtype=dtype, nonnegative=True)
 
 
 def to_mpf(x):
