@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -354,7 +355,9 @@ DEFAULT_MODE = "if (!document.documentElement.dataset.mode) { document.documentE
 
 
 def _static_path(app, config):
-    config.html_static_path.append(str(Path(__file__).parent / "static"))
+    # relative to the configuration directory, so that builds in two checkouts are identical
+    # (the path enters the configuration hash in .buildinfo)
+    config.html_static_path.append(os.path.relpath(Path(__file__).parent / "static", app.confdir))
 
 
 def setup(app):
