@@ -304,7 +304,7 @@ def proof_claim(check) -> Claim:
     (:func:`l2lcore.quadratic.proof.check`): a consistency check of the exact arithmetic, by an
     independent algorithm in ball arithmetic."""
     outside = ", ".join(f"{q} at eta = {e}, t = {t}" for q, e, t in check.outside[:3])
-    return Claim("every exact value this chapter shows lies in its proven enclosure (Arb ball arithmetic, "
-                 "no eigendecomposition) to its certified digits",
+    return Claim("every exact value this chapter shows lies in its proven enclosure (Arb ball arithmetic) to the "
+                 "digits it is shown or certified with",
                  f"{check.proven} of {check.count} exact values proven" + (f"; outside: {outside}" if outside else ""),
                  check.proven == check.count, "", CONSISTENCY, cases=check.count, tag=PROVEN_VALUES)

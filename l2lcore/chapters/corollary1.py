@@ -489,14 +489,24 @@ def _glue(name, value):
     glue(name, value, display=False)
 
 
+#: The task's constants the chapter shows: glue name -> (constant of
+#: :data:`l2lcore.quadratic.proof.CONSTANTS`, the format book/corollary1.md shows it with).
+SHOWN_CONSTANTS = {"L": ("L", ".2f"), "alpha": ("alpha", ".3f"), "kappa": ("L/alpha", ".1f"),
+                   "S_star": ("(L-alpha)/(L+alpha)", ".3f")}
+
+
+def task_constants(task) -> dict:
+    """The values of :data:`SHOWN_CONSTANTS` from the float64 eigendecomposition (what is glued)."""
+    return {"L": task.L, "alpha": task.alpha, "kappa": task.L / task.alpha,
+            "S_star": (task.L - task.alpha) / (task.L + task.alpha)}
+
+
 def glue_setting(task, cfg: Config) -> None:
     """Glue the task's numbers and the float types' limits (log10 M, N, D)."""
     _glue("d", cfg.d)
     _glue("seed", cfg.seed)
-    _glue("L", task.L)
-    _glue("alpha", task.alpha)
-    _glue("kappa", task.L / task.alpha)
-    _glue("S_star", (task.L - task.alpha) / (task.L + task.alpha))
+    for name, value in task_constants(task).items():
+        _glue(name, value)
     for dt in FLOAT_DTYPES:
         fi = np.finfo(dt)
         _glue(f"{dt}_max", float(np.log10(fi.max)))
@@ -1048,9 +1058,82 @@ def check_values(values):
     return proof.ProofCheck(len(values), len(values) - len(outside), tuple(outside))
 
 
+#: Digits to which the norms of the iterates and adjoints are enclosed (a float64 log10 of a
+#: 40-digit value carries at most 12, see :func:`log_digits`).
+NORM_DIGITS = 12
+
+
+def norm_checks(task, rates: IntermediateRates, traces) -> list:
+    """(label, proven) for every exact norm of an iterate or an adjoint the chapter shows: the
+    squared norms ||w_t||^2 and ||wbar_t||^2 behind the measured rates, and ||w_k||, ||wbar_k|| at
+    every plotted step of each traced run (float64 logs of 40-digit values, so checked to
+    :func:`log_digits` digits), against :func:`l2lcore.quadratic.proof.intermediate_norms`:
+    w_k = A^k w_0 and wbar_k = H A^(2t-k) w_0 / (t F) with A = I - eta H, by matrix powers in
+    ball arithmetic (no eigendecomposition)."""
+    from ..quadratic import proof
+
+    out = []
+
+    def check(ball, log10_sq, name, k, eta, t):
+        ok = proof.agrees(ball, _from_log10(log10_sq), log_digits(log10_sq))
+        out.append(((f"{name}_{k}", eta, t), ok))
+
+    for r in {(r.eta_L, r.t): r for r in traces}.values():
+        eta = r.eta_L / task.L
+        norms = proof.intermediate_norms(task, eta, r.t, r.steps, "log", NORM_DIGITS)
+        for name, balls in (("state", norms.state), ("adjoint", norms.adjoint)):
+            for k, x, ball in zip(r.steps, r.exact[name], balls):
+                check(ball, 2 * float(x), f"||{name}||^2", int(k), eta, r.t)
+    for a, e in enumerate(rates.eta_L):
+        eta = float(e) / task.L
+        for b, t in enumerate(rates.horizons):
+            norms = proof.intermediate_norms(task, eta, int(t), [int(t)], "log", NORM_DIGITS)
+            check(norms.state[0], float(rates.log10["state"][a, b]), "||state||^2", int(t), eta, int(t))
+            check(norms.adjoint[0], float(rates.log10["adjoint"][a, b]), "||adjoint||^2", int(t), eta, int(t))
+    return out
+
+
+#: Digits to which a float64 constant computed from numpy's eigendecomposition is checked where
+#: the chapter shows it at full precision (figure data).
+CONSTANT_DIGITS = 10
+
+
+def constant_checks(task, rates: IntermediateRates, traces, diagram: PhaseDiagram) -> list:
+    """(label, proven) for every constant of the task the chapter shows: L, alpha, L/alpha and
+    (L - alpha)/(L + alpha) digit for digit as shown (:data:`SHOWN_CONSTANTS`), Theorem 4's scale
+    and the range of log10 F over the diagram as claim 2 and 3 show them, and S(eta) of every
+    rate and trace step size (figure data, :data:`CONSTANT_DIGITS` digits), against proven
+    eigenvalue enclosures (:func:`l2lcore.quadratic.proof.constant`,
+    :func:`~l2lcore.quadratic.proof.contraction`) and proven F."""
+    from ..quadratic import proof
+
+    values = task_constants(task)
+    out = [((name, None, 0), proof.shown_correctly(proof.constant(task, const), values[name], fmt))
+           for name, (const, fmt) in SHOWN_CONSTANTS.items()]
+    out.append((("theorem4 scale", None, 0), proof.shown_correctly(
+        proof.constant(task, "L^3/(c_min^2 alpha (L-alpha))"), task.theorem4_scale(), ".3g")))
+    for j in (int(np.argmin(diagram.log10_loss)), int(np.argmax(diagram.log10_loss))):
+        a, b = np.unravel_index(j, diagram.log10_loss.shape)
+        eta, t = float(diagram.etas[b]), int(diagram.horizons[a])
+        F = proof.log10(proof.enclose(task, eta, t, "F", 5))
+        out.append((("log10 F", eta, t), proof.shown_correctly(F, float(diagram.log10_loss[a, b]), ".0f")))
+    pairs = [(float(e), float(S)) for e, S in zip(rates.eta_L, rates.S)]
+    pairs += [(r.eta_L, r.S) for r in {(r.eta_L, r.t): r for r in traces}.values()]
+    for e, S in dict(pairs).items():
+        ball = proof.contraction(task, e / task.L, CONSTANT_DIGITS + 2)
+        out.append((("S(eta)", e / task.L, 0), proof.agrees(ball, S, CONSTANT_DIGITS)))
+    return out
+
+
 def prove(task, rates: IntermediateRates, traces, diagram: PhaseDiagram):
-    """Check every exact value the chapter shows (:func:`exact_values`) against proven enclosures."""
-    return check_values(exact_values(task, rates, traces, diagram))
+    """Check every exact value the chapter shows against proven enclosures: the meta-objectives
+    and meta-gradients (:func:`exact_values`), the norms of the iterates and adjoints
+    (:func:`norm_checks`) and the task's constants (:func:`constant_checks`)."""
+    from ..quadratic import proof
+
+    return proof.combine(check_values(exact_values(task, rates, traces, diagram)),
+                         proof.tally(norm_checks(task, rates, traces)),
+                         proof.tally(constant_checks(task, rates, traces, diagram)))
 
 
 def glue_proven(check) -> None:

@@ -367,3 +367,364 @@ def check(values) -> ProofCheck:
         if not ok:
             outside.append((v.quantity, v.eta, v.t))
     return ProofCheck(len(values), len(values) - len(outside), tuple(outside))
+
+
+# --------------------------------------------------------------------------- iterates and adjoints
+
+
+@dataclass(frozen=True)
+class Intermediates:
+    """Proven enclosures of the squared norms of what backpropagation through the t unrolled
+    steps stores at each step k of ``ks``: the iterates, ``state[j]`` = ||w_k||^2, and the
+    adjoints, ``adjoint[j]`` = ||wbar_k||^2 (see :func:`intermediate_norms`)."""
+
+    eta: object
+    t: int
+    objective: str
+    ks: tuple
+    state: tuple
+    adjoint: tuple
+
+
+def _power_table(A, k_max: int):
+    """[A, A^2, A^4, ...]: the squarings that binary powering up to A^k_max needs."""
+    table = [A]
+    while (1 << len(table)) <= k_max:
+        table.append(table[-1] * table[-1])
+    return table
+
+
+def _apply_power(table, k: int, v):
+    """A^k v from the squarings of :func:`_power_table` (one matrix-vector product per set bit)."""
+    j = 0
+    while k:
+        if k & 1:
+            v = table[j] * v
+        k >>= 1
+        j += 1
+    return v
+
+
+def _intermediate_balls(task: QuadraticTask, eta, t: int, ks, objective: str, prec: int):
+    flint = _flint()
+    old = flint.ctx.prec
+    flint.ctx.prec = prec
+    try:
+        d = task.d
+        H = flint.arb_mat([[flint.arb(float(v)) for v in row] for row in task.H])
+        e = _to_arb(eta)
+        A = flint.arb_mat(d, d, [(1 if i == j else 0) - e * H[i, j] for i in range(d) for j in range(d)])
+        w0 = flint.arb_mat(d, 1, [flint.arb(float(v)) for v in task.w0])
+        table = _power_table(A, 2 * t)
+
+        def sq(v):
+            return (v.transpose() * v)[0, 0]
+
+        wt = _apply_power(table, t, w0)
+        Hwt = H * wt
+        if objective == "log":
+            F = (wt.transpose() * Hwt)[0, 0] / 2
+            if F.is_zero():
+                raise ValueError(f"f(w_t) = 0 exactly at eta = {eta}: the log meta-objective is -infinity there")
+            s2 = 1 / (t * F) ** 2
+        else:
+            s2 = flint.arb(1)
+        H0 = H * w0  # H A^(2t-k) w_0 = A^(2t-k) H w_0: H commutes with A
+        states = [sq(_apply_power(table, k, w0)) for k in ks]
+        adjoints = [s2 * sq(_apply_power(table, 2 * t - k, H0)) for k in ks]
+        return states, adjoints
+    finally:
+        flint.ctx.prec = old
+
+
+def intermediate_norms(task: QuadraticTask, eta, t, ks, objective: str = "log",
+                       digits: int = DEFAULT_DIGITS) -> Intermediates:
+    """Proven enclosures of the squared norms of the iterates and adjoints of backpropagation
+    through the t gradient steps, at the steps k of ``ks`` (0 <= k <= t), each to ``digits``
+    significant digits.
+
+    With A = I - eta H, the iterates are w_k = A^k w_0 and, for the meta-loss Delta = F
+    (``objective="naive"``, s = 1) or Delta = (1/t) log F (``"log"``, s = 1/(t F)) with
+    F = f(w_t) = 1/2 w_t^T H w_t, the adjoints are wbar_t = dDelta/dw_t = s H w_t and
+    wbar_k = A^T wbar_{k+1} = s A^(t-k) H w_t = s H A^(2t-k) w_0 (A is symmetric and commutes
+    with H). In the eigenbasis (r_i = 1 - eta lambda_i, c_i = <w_0, u_i>)
+
+        ||w_k||^2    = w_0^T A^(2k) w_0           = sum_i c_i^2 r_i^(2k)
+        ||wbar_k||^2 = s^2 w_0^T H A^(2(2t-k)) H w_0 = s^2 sum_i c_i^2 lambda_i^2 r_i^(2(2t-k)),
+
+    the quantities of :func:`l2lcore.quadratic.exact.log10_intermediates`. They are computed
+    here without an eigendecomposition: the squarings A, A^2, A^4, ... up to A^(2t) are formed
+    once in ball arithmetic, and each A^k w_0 and A^(2t-k) H w_0 is a product of them applied
+    to a vector. The precision doubles until every enclosure has ``digits`` digits, up to
+    :data:`MAX_PREC`; then :class:`CertificationError` is raised.
+    """
+    if not isinstance(task, QuadraticTask):
+        raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
+    eta = _checks.eta(eta)
+    t = _checks.positive_int(t, "t")
+    ks = tuple(int(k) for k in _checks.indices(ks, "ks", t + 1, ndim=1))
+    objective = _checks.objective(objective)
+    digits = _checks.positive_int(digits, "digits")
+    if digits > MAX_DIGITS:
+        raise ValueError(f"at most {MAX_DIGITS} proven digits are supported, asked for {digits}")
+    need = digits * math.log2(10) + 4
+    prec = int(need + 4 * (2 * t).bit_length() + 64)
+    while True:
+        states, adjoints = _intermediate_balls(task, eta, t, ks, objective, prec)
+        balls = states + adjoints
+        if all(b.is_finite() and (b.rad() == 0 or b.rel_accuracy_bits() >= need) for b in balls):
+            def enc(name, k, b):
+                return Enclosure(name, eta, t, _to_mpf(b.mid()), _to_mpf(b.rad()), prec)
+
+            return Intermediates(eta, t, objective, ks,
+                                 tuple(enc(f"||w_{k}||^2", k, b) for k, b in zip(ks, states)),
+                                 tuple(enc(f"||wbar_{k}||^2", k, b) for k, b in zip(ks, adjoints)))
+        if 2 * prec > MAX_PREC:
+            raise CertificationError(
+                f"could not prove {digits} digits of the iterate and adjoint norms at eta = {eta}, t = {t} "
+                f"with up to {prec} bits (a norm may be 0)")
+        prec *= 2
+
+
+# --------------------------------------------------------------------------- the spectrum
+
+
+@dataclass(frozen=True)
+class SpectrumEnclosure:
+    """Proven enclosures of the eigenvalues lambda_1 > ... > lambda_d of H (descending; the
+    balls are pairwise disjoint, so the order, L = lambda_1 and alpha = lambda_d are proven) and
+    of the weights c_i^2 = <w_0, u_i>^2 of the start on the unit eigenvectors, each an
+    :class:`Enclosure` (``quantity`` "lambda_i" or "c_i^2")."""
+
+    lam: tuple
+    csq: tuple
+
+    @property
+    def L(self) -> Enclosure:
+        return self.lam[0]
+
+    @property
+    def alpha(self) -> Enclosure:
+        return self.lam[-1]
+
+
+def _eig_balls(task: QuadraticTask, prec: int):
+    """(lambda_i, c_i^2) as arb balls at ``prec`` bits, lambda descending; None when the
+    eigenvalues are not isolated (or their real parts overlap) at this precision.
+
+    FLINT's ``acb_mat.eig`` (Rump's method) returns balls that provably contain the eigenvalues,
+    each simple, and boxes that contain a corresponding eigenvector x_i (of some scaling), so
+    c_i^2 = |<w_0, x_i>|^2 / ||x_i||^2 is enclosed whatever the scaling. H is symmetric, so the
+    eigenvalues are real: their real parts carry the enclosure."""
+    key = ("proof-eig", prec)
+    if key in task._cache:
+        return task._cache[key]
+    flint = _flint()
+    old = flint.ctx.prec
+    flint.ctx.prec = prec
+    try:
+        d = task.d
+        H = flint.acb_mat([[flint.acb(float(v)) for v in row] for row in task.H])
+        try:
+            E, R = H.eig(right=True, algorithm="rump")
+        except ValueError:
+            return None
+        lam = [e.real for e in E]
+        w0 = [flint.acb(float(v)) for v in task.w0]
+        csq = []
+        for j in range(d):
+            col = [R[i, j] for i in range(d)]
+            dot = sum((w0[i] * col[i].conjugate() for i in range(d)), flint.acb(0))
+            # x * x, not x ** 2: Arb's power of a ball that contains 0 is nan
+            norm = sum((col[i].real * col[i].real + col[i].imag * col[i].imag for i in range(d)), flint.arb(0))
+            csq.append((dot.real * dot.real + dot.imag * dot.imag) / norm)
+        order = sorted(range(d), key=lambda j: -float(lam[j].mid()))
+        lam, csq = [lam[j] for j in order], [csq[j] for j in order]
+        if any(not (a > b) for a, b in zip(lam, lam[1:])) or not all(x.is_finite() for x in lam + csq):
+            return None
+        out = (lam, csq)
+    finally:
+        flint.ctx.prec = old
+    task._cache[key] = out
+    return out
+
+
+def power(x, n: int):
+    """x^n for an Arb ball x and an integer n >= 0 by binary powering: unlike ``x ** n``, which
+    is nan for a ball that contains 0, this is a valid enclosure for every ball."""
+    n = _checks.nonnegative_int(n, "n")
+    out = _flint().arb(1)
+    while n:
+        if n & 1:
+            out = out * x
+        n >>= 1
+        if n:
+            x = x * x
+    return out
+
+
+def ball(x):
+    """x (a float, int, Fraction, mpf or decimal string) as an exact Arb ball, for the formulas
+    passed to :func:`spectral`."""
+    return _to_arb(_real(x, "x") if not isinstance(x, str) else x)
+
+
+def spectral(task: QuadraticTask, formula, quantity: str, digits: int = DEFAULT_DIGITS,
+             eta=None, t: int = 0) -> Enclosure:
+    """A proven enclosure, to ``digits`` significant digits, of ``formula(lam, csq)``: a
+    formula in the eigenvalues lambda_1 > ... > lambda_d of H and the weights c_i^2 of w_0
+    (lists of Arb balls, see :class:`SpectrumEnclosure`) written with Arb arithmetic (``+``,
+    ``*``, ``**``, ``abs``, ``.log()``; exact constants from :func:`ball`), e.g. Theorem 3's
+    bound t sum_i c_i^2 lambda_i^2 |1 - eta lambda_i|^(2t-1). The eigenvalue enclosures come from
+    FLINT's rigorous eigensolver (Rump's method), not from the eigen-free route of
+    :func:`enclose`. ``quantity``, ``eta`` and ``t`` label the result. The precision doubles
+    until the digits are reached, up to :data:`MAX_PREC`; then :class:`CertificationError`."""
+    if not isinstance(task, QuadraticTask):
+        raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
+    if not callable(formula):
+        raise ValueError(f"formula must be a function of (lam, csq), got {formula!r}")
+    digits = _checks.positive_int(digits, "digits")
+    if digits > MAX_DIGITS:
+        raise ValueError(f"at most {MAX_DIGITS} proven digits are supported, asked for {digits}")
+    t = _checks.nonnegative_int(t, "t")
+    flint = _flint()
+    need = digits * math.log2(10) + 4
+    prec = max(128, int(need + 2 * (2 * t + 1).bit_length() + 64))
+    while True:
+        balls = _eig_balls(task, prec)
+        if balls is not None:
+            old = flint.ctx.prec
+            flint.ctx.prec = prec
+            try:
+                b = formula(list(balls[0]), list(balls[1]))
+            finally:
+                flint.ctx.prec = old
+            if not isinstance(b, flint.arb):
+                raise ValueError(f"formula must return an Arb ball, got {type(b).__name__}")
+            if b.is_finite() and (b.rad() == 0 or b.rel_accuracy_bits() >= need):
+                return Enclosure(quantity, eta, t, _to_mpf(b.mid()), _to_mpf(b.rad()), prec)
+        if 2 * prec > MAX_PREC:
+            raise CertificationError(f"could not prove {digits} digits of {quantity} with up to {prec} bits"
+                                     + (": the eigenvalues of H are not isolated" if balls is None else ""))
+        prec *= 2
+
+
+def spectrum(task: QuadraticTask, digits: int = DEFAULT_DIGITS) -> SpectrumEnclosure:
+    """Proven enclosures of every lambda_i and c_i^2 (see :class:`SpectrumEnclosure`)."""
+    d = task.d if isinstance(task, QuadraticTask) else 0
+    lam = tuple(spectral(task, lambda l, c, i=i: l[i], f"lambda_{i + 1}", digits) for i in range(d))
+    csq = tuple(spectral(task, lambda l, c, i=i: c[i], f"c_{i + 1}^2", digits) for i in range(d))
+    return SpectrumEnclosure(lam, csq)
+
+
+def _c_min_sq(lam, csq):
+    """min(c_1^2, c_d^2) in ball arithmetic (Arb's rigorous min of two balls)."""
+    return csq[0].min(csq[-1])
+
+
+#: Constants of the task in the paper's symbols, as formulas for :func:`spectral`:
+#: ||w_0|| is sqrt(sum_i c_i^2); the "unit" start is w_0 / ||w_0|| (Theorem 4 assumes ||w_0|| = 1).
+CONSTANTS = {
+    "L": lambda l, c: l[0],
+    "alpha": lambda l, c: l[-1],
+    "c_1^2": lambda l, c: c[0],
+    "c_d^2": lambda l, c: c[-1],
+    "c_min": lambda l, c: _c_min_sq(l, c).sqrt(),
+    "||w_0||": lambda l, c: sum(c[1:], c[0]).sqrt(),
+    "c_min (unit w_0)": lambda l, c: (_c_min_sq(l, c) / sum(c[1:], c[0])).sqrt(),
+    "L/alpha": lambda l, c: l[0] / l[-1],
+    "2/(L+alpha)": lambda l, c: 2 / (l[0] + l[-1]),
+    "(L-alpha)/(L+alpha)": lambda l, c: (l[0] - l[-1]) / (l[0] + l[-1]),
+    "L^3/(c_min^2 alpha (L-alpha))": lambda l, c: l[0] ** 3 * sum(c[1:], c[0]) / (_c_min_sq(l, c) * l[-1] * (l[0] - l[-1])),
+}
+
+
+def constant(task: QuadraticTask, name: str, digits: int = DEFAULT_DIGITS) -> Enclosure:
+    """A proven enclosure of one of the task's :data:`CONSTANTS` (L, alpha, c_min, Theorem 4's
+    scale L^3/(c_min^2 alpha (L - alpha)) with c_min of the unit start, ...)."""
+    if name not in CONSTANTS:
+        raise ValueError(f"unknown constant {name!r}; choose one of {tuple(CONSTANTS)}")
+    return spectral(task, CONSTANTS[name], name, digits)
+
+
+def contraction(task: QuadraticTask, eta, digits: int = DEFAULT_DIGITS) -> Enclosure:
+    """S(eta) = max_i |1 - eta lambda_i| over the i with c_i != 0 (each c_i^2 must be proven
+    nonzero, else :class:`CertificationError`), proven to ``digits`` digits."""
+    eta = _checks.eta(eta)
+
+    def formula(lam, csq):
+        if any(c.contains(0) for c in csq):
+            return _flint().arb("nan")
+        e = ball(eta)
+        terms = [abs(1 - e * x) for x in lam]
+        out = terms[0]
+        for x in terms[1:]:
+            out = out.max(x)
+        return out
+
+    return spectral(task, formula, "S(eta)", digits, eta)
+
+
+# --------------------------------------------------------------------------- shown digits
+
+
+def _shown_unit(text: str) -> Fraction:
+    """The unit of the last digit of a decimal ``text`` such as '12.35', '1.2e-05' or '3'."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return Fraction(10) ** (int(exponent or 0) - decimals)
+
+
+def shown_correctly(enclosure: Enclosure, value, fmt: str) -> bool:
+    """Whether ``format(value, fmt)`` (fmt an 'f', 'e' or 'g' format such as '.2f') is the proven
+    exact value correctly rounded: the whole ball lies within half a unit of the last shown digit
+    of the shown decimal, decided in rational arithmetic. (A value within the ball's radius of a
+    rounding boundary cannot be decided, and counts as not shown correctly.)"""
+    if not isinstance(fmt, str) or not fmt or fmt[-1] not in "efg":
+        raise ValueError(f"fmt must be an 'e', 'f' or 'g' format such as '.2f', got {fmt!r}")
+    value = _real(value, "value")
+    text = format(float(value) if isinstance(value, mpmath.mpf) else value, ("#" + fmt) if fmt[-1] == "g" else fmt)
+    shown, half = Fraction(text.rstrip(".")), _shown_unit(text.rstrip(".")) / 2
+    mid, rad = _exact(enclosure.mid), _exact(enclosure.rad)
+    return shown - half <= mid - rad and mid + rad <= shown + half
+
+
+def combine(*checks: ProofCheck) -> ProofCheck:
+    """Several :class:`ProofCheck` results as one (counts added, values outside concatenated)."""
+    for c in checks:
+        if not isinstance(c, ProofCheck):
+            raise ValueError(f"checks must be ProofCheck objects, got {type(c).__name__}")
+    return ProofCheck(sum(c.count for c in checks), sum(c.proven for c in checks),
+                      tuple(x for c in checks for x in c.outside))
+
+
+def tally(results) -> ProofCheck:
+    """A :class:`ProofCheck` from ``(label, ok)`` pairs: each label whose check failed is outside."""
+    results = list(results)
+    outside = tuple(label for label, ok in results if not ok)
+    return ProofCheck(len(results), len(results) - len(outside), outside)
+
+
+def as_ball(enclosure: Enclosure):
+    """An :class:`Enclosure` as an Arb ball that contains it (mid +- rad, rounded outward), for
+    the formulas passed to :func:`spectral`."""
+    return _to_arb(enclosure.mid) + _to_arb(enclosure.rad) * _flint().arb(0, 1)
+
+
+def log10(enclosure: Enclosure) -> Enclosure:
+    """A proven enclosure of log10 x for every x in a proven ``enclosure`` of a positive value
+    (Arb's logarithm of the ball); ValueError when the ball is not provably positive."""
+    if not isinstance(enclosure, Enclosure):
+        raise ValueError(f"enclosure must be an Enclosure, got {type(enclosure).__name__}")
+    flint = _flint()
+    old = flint.ctx.prec
+    flint.ctx.prec = enclosure.prec + 64
+    try:
+        x = as_ball(enclosure)
+        if not x > 0:
+            raise ValueError(f"log10 needs a provably positive enclosure, got {enclosure.mid} +- {enclosure.rad}")
+        b = x.log() / flint.arb(10).log()
+    finally:
+        flint.ctx.prec = old
+    return Enclosure(f"log10 {enclosure.quantity}", enclosure.eta, enclosure.t, _to_mpf(b.mid()),
+                     _to_mpf(b.rad()), enclosure.prec + 64, enclosure.relative)

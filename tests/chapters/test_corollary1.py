@@ -55,13 +55,17 @@ def test_every_corollary1_claim_has_its_expected_verdict_on_a_small_grid(task, g
 
 def test_every_exact_value_the_chapter_shows_is_proven(task, grids, rates, runs):
     """Issue 13: G' on every cell of the diagram and of every trace (the running sum included),
-    and the loss behind the rates and the traces, agree with proven Arb enclosures."""
+    the loss behind the rates and the traces, the norms of the iterates and adjoints (rates and
+    traces) and the task's constants agree with proven Arb enclosures."""
     diagrams, witnesses = grids
     d64 = diagrams["float64"]
     proven = nm.prove(task, rates, runs, d64)
     pairs = {(r.eta_L, r.t): r for r in runs}.values()
+    step_sizes = {float(e) for e in rates.eta_L} | {r.eta_L for r in pairs}
     n = (d64.exact.size + 2 * rates.log10["loss"].size
-         + sum(3 + int(np.sum(r.steps < r.t)) for r in pairs))
+         + sum(3 + int(np.sum(r.steps < r.t)) for r in pairs)
+         + 2 * rates.log10["state"].size + sum(2 * r.steps.size for r in pairs)  # norms
+         + len(nm.SHOWN_CONSTANTS) + 1 + 2 + len(step_sizes))  # constants, scale, log10 F range, S
     assert proven.count == n and proven.all_proven, proven.outside
     (row,) = [c for c in nm.claims(task, diagrams, witnesses, rates, runs, proven=proven)
               if c.tag == "proven-values"]
@@ -75,6 +79,22 @@ def test_every_exact_value_the_chapter_shows_is_proven(task, grids, rates, runs)
     assert (check.count, check.proven) == (2, 1)
     with pytest.raises(ValueError, match="values"):
         nm.check_values([ExactValue(task, t, "eta*", 0.1)])
+    # a norm off by a factor 10^(2e-9) (a log10 off in its 9th digit) is caught
+    r = runs[0]
+    shifted = dict(r.exact, state=r.exact["state"] + 1e-9 * np.where(r.steps == r.steps[-1], 1, 0))
+    off = nm.norm_checks(task, rates, [nm.TraceRun(r.eta_L, r.t, r.dtype, r.S, r.trace, r.steps, shifted,
+                                                   r.exact_gradient)])
+    assert [label for label, ok in off if not ok] == [(f"||state||^2_{r.t}", r.eta_L / task.L, r.t)]
+
+
+def test_the_shown_constants_are_those_the_chapter_glues():
+    """SHOWN_CONSTANTS names the formats book/corollary1.md shows each constant with."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(nm.__file__).parents[2] / "book" / "corollary1.md").read_text()
+    shown = dict(re.findall(r"\{glue:text\}`(\w+):([.\w]+)`", text))
+    assert {k: fmt for k, (_, fmt) in nm.SHOWN_CONSTANTS.items()} == {k: shown[k] for k in nm.SHOWN_CONSTANTS}
 
 
 def test_the_extreme_intermediates_change_by_S_squared_per_inner_step(task, rates):

@@ -33,3 +33,27 @@ def regimes(task):
         "near 2/(L+alpha)": 2 / (task.L + task.alpha) * (1 + 1e-6),
         "above 2/L": 2.4 / task.L,
     }
+
+
+def rational_norms(H, w0, eta, t, objective="log"):
+    """(||w_k||^2 for k = 0..t, ||wbar_k||^2 for k = 0..t), exactly: the forward steps
+    w <- w - eta H w, then the backward pass of backprop, wbar_t = s H w_t (s = 1/(t F) for the
+    log objective, 1 for the naive one) and wbar_k = wbar_{k+1} - eta H wbar_{k+1}."""
+    Hq = [[Fraction(x) for x in row] for row in H.tolist()]
+    e = Fraction(eta)
+
+    def matvec(x):
+        return [sum(h * xi for h, xi in zip(row, x)) for row in Hq]
+
+    ws = [[Fraction(x) for x in w0.tolist()]]
+    for _ in range(t):
+        Hw = matvec(ws[-1])
+        ws.append([wi - e * hw for wi, hw in zip(ws[-1], Hw)])
+    Hw = matvec(ws[-1])
+    F = sum(a * b for a, b in zip(ws[-1], Hw)) / 2
+    s = 1 / (t * F) if objective == "log" else Fraction(1)
+    bars = [[s * x for x in Hw]]
+    for _ in range(t):
+        Hb = matvec(bars[0])
+        bars.insert(0, [b - e * hb for b, hb in zip(bars[0], Hb)])
+    return [sum(x * x for x in w) for w in ws], [sum(x * x for x in b) for b in bars]

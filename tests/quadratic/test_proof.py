@@ -140,3 +140,86 @@ def test_a_minimizer_claimed_to_30_digits_is_checked_to_30_digits():
         wrong = star * (1 + mpmath.mpf(10) ** -27)
     assert not proof.check([proof.ExactValue(task, 5, "eta*", wrong, digits=30)]).all_proven
     assert proof.check([proof.ExactValue(task, 5, "eta*", star, digits=30)]).all_proven
+
+
+@pytest.mark.parametrize("objective", ["log", "naive"])
+@pytest.mark.parametrize("t", [1, 4, 9])
+def test_the_norms_of_iterates_and_adjoints_contain_the_exact_rational_values(objective, t):
+    """||w_k||^2 = ||A^k w_0||^2 and ||wbar_k||^2 = s^2 ||H A^(2t-k) w_0||^2 (matrix powers in
+    ball arithmetic) contain the norms of an exact forward and backward pass, in every regime."""
+    from oracle import rational_norms
+
+    task = l2lcore.QuadraticTask.random(3, 1)
+    for name, eta in regimes(task).items():
+        states, adjoints = rational_norms(task.H, task.w0, eta, t, objective)
+        norms = proof.intermediate_norms(task, eta, t, range(t + 1), objective, digits=25)
+        assert norms.ks == tuple(range(t + 1))
+        for k in range(t + 1):
+            assert norms.state[k].contains(states[k]) and norms.state[k].digits >= 25, (name, k)
+            assert norms.adjoint[k].contains(adjoints[k]) and norms.adjoint[k].digits >= 25, (name, k)
+
+
+def test_the_norms_agree_with_the_mpmath_closed_form_at_long_horizons():
+    task = l2lcore.QuadraticTask.random(20, 0)
+    for eta_L, t in ((1.0, 20_000), (2.2, 2_500)):
+        eta, ks = eta_L / task.L, [0, 1, t // 3, t - 1, t]
+        norms = proof.intermediate_norms(task, eta, t, ks, digits=20)
+        ref = exact.log10_intermediates(task, eta, t, ks, "log", 60)
+        with mpmath.workdps(60):
+            for j in range(len(ks)):
+                assert abs(mpmath.log10(norms.state[j].mid) / 2 - ref["state"][j]) < 1e-18
+                assert abs(mpmath.log10(norms.adjoint[j].mid) / 2 - ref["adjoint"][j]) < 1e-18
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(ks=[0, 5]), "ks"), (dict(ks=[-1]), "ks"), (dict(ks=[0.5]), "ks"), (dict(t=0), "t"),
+    (dict(objective="cubic"), "objective"), (dict(digits=0), "digits"), (dict(eta=-1.0), "eta"),
+])
+def test_bad_input_to_the_norms_is_a_value_error_naming_it(bad, match):
+    task = l2lcore.QuadraticTask.random(3, 0)
+    args = dict(eta=0.1, t=4, ks=[0, 4], objective="log", digits=10) | bad
+    with pytest.raises(ValueError, match=match):
+        proof.intermediate_norms(task, **args)
+
+
+def test_the_spectrum_is_enclosed_and_its_identities_hold_exactly():
+    """Rigorous eigenvalue and eigenvector enclosures (Rump's method): sum lambda_i = trace H,
+    sum c_i^2 = ||w_0||^2 and sum c_i^2 lambda_i r_i^(2t) / 2 = F (the rational oracle) lie in
+    the enclosures built from them, and they agree with the mpmath eigendecomposition."""
+    task = l2lcore.QuadraticTask.random(4, 3)
+    spec = proof.spectrum(task, 30)
+    ref = task.spectrum(60)
+    for ball, lam, csq, c in zip(spec.lam, ref.lam, ref.csq, spec.csq):
+        assert ball.contains(lam) or abs(ball.mid - lam) <= 1e-29 * lam
+        assert c.contains(csq) or abs(c.mid - csq) <= 1e-29 * csq
+    H, w0 = task.H.tolist(), task.w0.tolist()
+    trace = sum(Fraction(H[i][i]) for i in range(4))
+    assert proof.spectral(task, lambda l, c: sum(l[1:], l[0]), "trace", 30).contains(trace)
+    assert proof.spectral(task, lambda l, c: sum(c[1:], c[0]), "||w0||^2", 30).contains(
+        sum(Fraction(x) ** 2 for x in w0))
+    eta, t = regimes(task)["above 2/L"], 5
+    F = rational_meta(task.H, task.w0, eta, t)[0]
+    e = proof.ball(eta)
+    assert proof.spectral(task, lambda l, c: sum(ci * li * proof.power(1 - e * li, 2 * t) for li, ci in zip(l, c)) / 2,
+                          "F", 30, eta, t).contains(F)
+    assert spec.L.mid > spec.lam[1].mid and spec.alpha is spec.lam[-1]
+
+
+def test_the_constants_are_shown_correctly_only_when_their_digits_are_proven():
+    task = l2lcore.QuadraticTask.random(20, 0, "code")
+    L = proof.constant(task, "L")
+    assert proof.shown_correctly(L, task.L, ".2f") and not proof.shown_correctly(L, task.L + 0.01, ".2f")
+    scale = proof.constant(task, "L^3/(c_min^2 alpha (L-alpha))")
+    assert proof.shown_correctly(scale, task.theorem4_scale(), ".2e")
+    assert proof.shown_correctly(proof.constant(task, "c_min"), task.c_min, ".3f")
+    assert proof.agrees(proof.constant(task, "2/(L+alpha)"), 2 / (task.L + task.alpha), 12)
+    S = proof.contraction(task, 1.5 / task.L)
+    assert proof.agrees(S, max(abs(1 - 1.5 / task.L * task.eigenvalues)), 12)
+    assert proof.shown_correctly(proof.log10(S), float(mpmath.log10(S.mid)), ".6f")
+    with pytest.raises(ValueError, match="fmt"):
+        proof.shown_correctly(L, task.L, ".2%")
+    with pytest.raises(ValueError, match="constant"):
+        proof.constant(task, "kappa")
+    with pytest.raises(ValueError, match="positive"):
+        proof.log10(proof.enclose(task, 1 / task.L, 3, "G'"))
+    assert proof.power(proof.ball(0), 0) == 1 and proof.power(proof.ball("-0.5"), 3).contains(proof.ball("-0.125"))
