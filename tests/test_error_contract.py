@@ -115,6 +115,19 @@ rows("proof.enclose", _call(proof.enclose, task=TASK, t=3, quantity="F"), "eta",
 rows("proof.enclose", _call(proof.enclose, task=TASK, eta=0.1, quantity="F"), "t", INT_BAD)
 rows("proof.enclose", _call(proof.enclose, task=TASK, eta=0.1, t=3), "quantity", [("H", "quantity"), (None, "quantity")])
 rows("proof.enclose", _call(proof.enclose, task=TASK, eta=0.1, t=3, quantity="F"), "digits", INT_BAD)
+rows("proof.intermediate_norms", _call(proof.intermediate_norms, task=TASK, t=3, ks=[0, 3]), "eta",
+     [(None, "eta"), (True, "eta"), (float("nan"), "eta"), (-1.0, "eta")])
+rows("proof.intermediate_norms", _call(proof.intermediate_norms, task=TASK, eta=0.1, ks=[0]), "t", INT_BAD)
+rows("proof.intermediate_norms", _call(proof.intermediate_norms, task=TASK, eta=0.1, t=3), "ks",
+     [(None, "ks"), ([4], "ks"), ([-1], "ks"), ([0.5], "ks"), ([True], "ks"), ("0", "ks"), ([[0]], "ks")])
+rows("proof.intermediate_norms", _call(proof.intermediate_norms, task=TASK, eta=0.1, t=3, ks=[0]), "digits",
+     INT_BAD)
+rows("proof.constant", _call(proof.constant, task=TASK), "name", [("kappa", "constant"), (None, "constant")])
+rows("proof.constant", _call(proof.constant, name="L"), "task", [(None, "task"), (np.eye(2), "task")])
+rows("proof.spectrum", _call(proof.spectrum), "task", [(None, "task"), (np.eye(2), "task")])
+rows("proof.contraction", _call(proof.contraction, task=TASK), "eta",
+     [(None, "eta"), (True, "eta"), (float("nan"), "eta"), (-1.0, "eta")])
+rows("proof.spectral", _call(proof.spectral, task=TASK, quantity="x"), "formula", [(None, "formula"), (3, "formula")])
 
 # ------------------------------------------------------------------- least squares
 

@@ -12,7 +12,7 @@ the numbers its prose glues, and its claims (:data:`STATEMENTS`, :func:`claims`)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import numpy as np
@@ -258,6 +258,15 @@ def min_second_derivative(task: QuadraticTask, etas, t: int):
 
 # --------------------------------------------------------------------------- configuration
 
+#: The task's constants the chapter shows: glue name (after "theorem3-") -> (constant of
+#: :data:`l2lcore.quadratic.proof.CONSTANTS`, the format book/theorem3.md shows it with).
+SHOWN_CONSTANTS = {"L": ("L", ".2f"), "alpha": ("alpha", ".3f"), "c1sq": ("c_1^2", ".3g")}
+
+
+def task_constants(task: QuadraticTask) -> dict:
+    """The values of :data:`SHOWN_CONSTANTS` from the float64 eigendecomposition (what is glued)."""
+    return {"L": task.L, "alpha": task.alpha, "c1sq": float(task.c[0] ** 2)}
+
 
 @dataclass(frozen=True)
 class Config:
@@ -331,7 +340,7 @@ def _glue(name: str, value) -> None:
 
 def glue_setup(task: QuadraticTask, cfg: Config) -> None:
     """The task's numbers and the configuration, for the prose and captions."""
-    for name, value in (("L", task.L), ("alpha", task.alpha), ("c1sq", float(task.c[0] ** 2)),
+    for name, value in (*task_constants(task).items(),
                         ("d", cfg.d), ("seed", cfg.seed), ("ensemble", cfg.ensemble), ("t_max", cfg.t_max),
                         ("close_tol", cfg.close_tol), ("n_grid", cfg.n_grid), ("t_unrolled", cfg.t_unrolled),
                         ("tiny64", float(np.finfo(np.float64).tiny)),
@@ -751,16 +760,124 @@ def _minimizer_proven(task: QuadraticTask, m: NaiveMinimizer, digits: int = STAR
     return bool(g_lo.hi < 0 < g_hi.lo)
 
 
+#: Digits to which each 60-digit bound is checked against its proof (those of the exact F' it
+#: is compared with), and to which a float64 value the figures plot is checked.
+BOUND_DIGITS = 30
+FLOAT_CHECK_DIGITS = 12
+
+
+def bound_enclosure(task: QuadraticTask, eta, t: int, upper: bool, digits: int = BOUND_DIGITS):
+    """A proven enclosure of Theorem 3's bound at (eta, t): t sum_i c_i^2 lambda_i^2
+    |1 - eta lambda_i|^(2t-1) (``upper``) or c_1^2 L^2 t (eta L - 1)^(2t-1) - L^2 t, in Arb ball
+    arithmetic on the rigorous eigenvalue and eigenvector enclosures of
+    :func:`l2lcore.quadratic.proof.spectral`."""
+    from ..quadratic import proof
+
+    t = _checks.positive_int(t, "t")
+
+    def formula(lam, csq):
+        e = proof.ball(eta)
+        if upper:
+            terms = [c * l * l * proof.power(abs(1 - e * l), 2 * t - 1) for l, c in zip(lam, csq)]
+            return t * sum(terms[1:], terms[0])
+        L = lam[0]
+        return csq[0] * L * L * t * proof.power(e * L - 1, 2 * t - 1) - L * L * t
+
+    return proof.spectral(task, formula, "upper bound" if upper else "lower bound", digits, eta, t)
+
+
+def _magnitude(ball):
+    """(min |x|, max |x|) over a proven enclosure, as mpf."""
+    lo, hi = ball.lo, ball.hi
+    if lo > 0:
+        return lo, hi
+    if hi < 0:
+        return -hi, -lo
+    return mpmath.mpf(0), max(-lo, hi)
+
+
+def range_checks(task: QuadraticTask, study: RateStudy, dtype=np.float64) -> list:
+    """(label, proven) for each float64 exit horizon t of the rate figure: the proven |F'| lies
+    outside the dtype's normal range at t and inside it at t - 1 (that t is where |F'| leaves the
+    range; that it stays outside at every longer horizon rests on the monotone growth or decay of
+    |F'|, which is not proven)."""
+    from ..quadratic import proof
+
+    fi = np.finfo(dtype)
+    tiny, top = float(fi.smallest_normal), float(fi.max)
+    out = []
+    for eta_L, t in zip(study.eta_L, study.exits):
+        if t is None:
+            continue
+        eta = float(eta_L) / task.L
+        lo, hi = _magnitude(proof.enclose(task, eta, t, "F'", 3, absolute=True))
+        ok = hi < tiny or lo > top
+        if t > 1:
+            lo, hi = _magnitude(proof.enclose(task, eta, t - 1, "F'", 3, absolute=True))
+            ok = ok and tiny <= lo and hi <= top
+        out.append((("float64 exit horizon", eta, t), bool(ok)))
+    return out
+
+
+def rate_checks(task: QuadraticTask, study: RateStudy) -> list:
+    """(label, proven) for the two slopes the rate figure plots at each step size: the predicted
+    2 log10 S(eta) (from the proven S(eta), :func:`l2lcore.quadratic.proof.contraction`) and the
+    measured [log10(|F'(t2)|/t2) - log10(|F'(t1)|/t1)] / (t2 - t1) (from proven F'), each to
+    :data:`FLOAT_CHECK_DIGITS` digits."""
+    from ..quadratic import proof
+
+    out = []
+    for r in study.rates:
+        log_S = proof.log10(proof.contraction(task, r.eta, FLOAT_CHECK_DIGITS + 4))
+        out.append((("predicted slope", r.eta, 0), proof.agrees(log_S, r.predicted / 2, FLOAT_CHECK_DIGITS)))
+        logs = []
+        for t in (r.t1, r.t2):
+            g = proof.enclose(task, r.eta, t, "F'", FLOAT_CHECK_DIGITS + 10)
+            logs.append(proof.log10(replace(g, mid=abs(g.mid))))  # g does not contain 0: |g| is the ball of |F'|
+
+        def slope():
+            a, b = (proof.as_ball(x) for x in logs)
+            ten = proof.ball(10).log()
+            return (b - proof.ball(r.t2).log() / ten - a + proof.ball(r.t1).log() / ten) / (r.t2 - r.t1)
+
+        measured = proof.arithmetic(slope, "measured slope", FLOAT_CHECK_DIGITS, eta=r.eta, t=r.t2)
+        out.append((("measured slope", r.eta, r.t2), proof.agrees(measured, r.measured, FLOAT_CHECK_DIGITS)))
+    return out
+
+
+def constant_checks(task: QuadraticTask) -> list:
+    """(label, proven) for L, alpha and c_1^2 as the chapter shows them (:data:`SHOWN_CONSTANTS`):
+    each shown decimal is the proven value correctly rounded."""
+    from ..quadratic import proof
+
+    values = task_constants(task)
+    return [((name, None, 0), proof.shown_correctly(proof.constant(task, const), values[name], fmt))
+            for name, (const, fmt) in SHOWN_CONSTANTS.items()]
+
+
+def bound_checks(task: QuadraticTask, cells: list[NaiveGradientCell]) -> list:
+    """(label, proven) for Theorem 3's bound at every cell of the gradient figure (60-digit
+    mpmath), against :func:`bound_enclosure` to :data:`BOUND_DIGITS` digits."""
+    from ..quadratic import proof
+
+    return [(("upper bound" if c.upper else "lower bound", c.eta, c.t),
+             proof.agrees(bound_enclosure(task, c.eta, c.t, c.upper), c.bound, BOUND_DIGITS)) for c in cells]
+
+
 def prove(task: QuadraticTask, cells: list[NaiveGradientCell], study: RateStudy, conv: Convexity):
     """Check every exact value the chapter shows against a proven Arb enclosure
-    (:func:`l2lcore.quadratic.proof.check`), and each minimizer eta*(t) against proven signs of F'
-    around it; one :class:`~l2lcore.quadratic.proof.ProofCheck` for all of them."""
+    (:func:`l2lcore.quadratic.proof.check`), each minimizer eta*(t) against proven signs of F'
+    around it, and the bounds, slopes, exit horizons and constants (:func:`bound_checks`,
+    :func:`rate_checks`, :func:`range_checks`, :func:`constant_checks`); one
+    :class:`~l2lcore.quadratic.proof.ProofCheck` for all of them."""
     from ..quadratic import proof
 
     checked = proof.check(exact_values(task, cells, study, conv))
     stars = [("eta*", m.eta_star, m.t) for m in conv.minimizers if not _minimizer_proven(task, m)]
     n = checked.count + len(conv.minimizers)
-    return proof.ProofCheck(n, n - len(checked.outside) - len(stars), checked.outside + tuple(stars))
+    values = proof.ProofCheck(n, n - len(checked.outside) - len(stars), checked.outside + tuple(stars))
+    return proof.combine(values, proof.tally(bound_checks(task, cells) + rate_checks(task, study)
+                                             + range_checks(task, study) + constant_checks(task)))
 
 
 def glue_proven(check) -> None:

@@ -611,7 +611,9 @@ def spectral(task: QuadraticTask, formula, quantity: str, digits: int = DEFAULT_
 
 def spectrum(task: QuadraticTask, digits: int = DEFAULT_DIGITS) -> SpectrumEnclosure:
     """Proven enclosures of every lambda_i and c_i^2 (see :class:`SpectrumEnclosure`)."""
-    d = task.d if isinstance(task, QuadraticTask) else 0
+    if not isinstance(task, QuadraticTask):
+        raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
+    d = task.d
     lam = tuple(spectral(task, lambda l, c, i=i: l[i], f"lambda_{i + 1}", digits) for i in range(d))
     csq = tuple(spectral(task, lambda l, c, i=i: c[i], f"c_{i + 1}^2", digits) for i in range(d))
     return SpectrumEnclosure(lam, csq)
@@ -643,7 +645,7 @@ def constant(task: QuadraticTask, name: str, digits: int = DEFAULT_DIGITS) -> En
     """A proven enclosure of one of the task's :data:`CONSTANTS` (L, alpha, c_min, Theorem 4's
     scale L^3/(c_min^2 alpha (L - alpha)) with c_min of the unit start, ...)."""
     if name not in CONSTANTS:
-        raise ValueError(f"unknown constant {name!r}; choose one of {tuple(CONSTANTS)}")
+        raise ValueError(f"name must be one of the constants {tuple(CONSTANTS)}, got {name!r}")
     return spectral(task, CONSTANTS[name], name, digits)
 
 
@@ -728,3 +730,27 @@ def log10(enclosure: Enclosure) -> Enclosure:
         flint.ctx.prec = old
     return Enclosure(f"log10 {enclosure.quantity}", enclosure.eta, enclosure.t, _to_mpf(b.mid()),
                      _to_mpf(b.rad()), enclosure.prec + 64, enclosure.relative)
+
+
+def arithmetic(formula, quantity: str, digits: int = DEFAULT_DIGITS, prec: int = 256, eta=None,
+               t: int = 0) -> Enclosure:
+    """A proven enclosure of ``formula()``, an expression in Arb balls (from :func:`ball` and
+    :func:`as_ball` of other enclosures) evaluated at ``prec`` bits: for quantities derived from
+    proven ones, such as a slope between two proven logarithms. :class:`CertificationError` when
+    the result does not have ``digits`` significant digits (the inputs' radii bound them)."""
+    if not callable(formula):
+        raise ValueError(f"formula must be a function of no arguments, got {formula!r}")
+    digits = _checks.positive_int(digits, "digits")
+    prec = _checks.positive_int(prec, "prec")
+    flint = _flint()
+    old = flint.ctx.prec
+    flint.ctx.prec = prec
+    try:
+        b = formula()
+    finally:
+        flint.ctx.prec = old
+    if not isinstance(b, flint.arb):
+        raise ValueError(f"formula must return an Arb ball, got {type(b).__name__}")
+    if not (b.is_finite() and (b.rad() == 0 or b.rel_accuracy_bits() >= digits * math.log2(10) + 4)):
+        raise CertificationError(f"{quantity}: the enclosure {b.str(5, radius=True)} has fewer than {digits} digits")
+    return Enclosure(quantity, eta, t, _to_mpf(b.mid()), _to_mpf(b.rad()), prec)

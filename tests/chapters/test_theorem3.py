@@ -86,13 +86,17 @@ def test_theorem3_claims_hold(unit_task):
 
 def test_every_exact_value_the_chapter_shows_is_proven(unit_task):
     """Issue 13: F' of every cell and of every slope, the smallest F'', the sampled F of the
-    convexity figure and the minimizers eta*(t) all agree with proven Arb enclosures."""
+    convexity figure and the minimizers eta*(t) all agree with proven Arb enclosures; so do
+    the bound of every cell, both slopes of every step size, every float64 exit horizon and the
+    task's constants as shown."""
     task, cfg = unit_task, small_config()
     cells = theorem3.naive_gradient_cells(task, cfg.etas(task), [1, 10, 100, 3000])
     study, conv = theorem3.rate_study(task, cfg), theorem3.convexity(task, cfg)
     proven = theorem3.prove(task, cells, study, conv)
     n = (len(cells) + 2 * len(study.rates) + len(conv.horizons)
          + sum(len(v) + 1 for v in conv.curves.values()) + len(conv.minimizers))
+    n += (len(cells) + 2 * len(study.rates) + sum(x is not None for x in study.exits)
+          + len(theorem3.SHOWN_CONSTANTS))
     assert len(conv.curves) == 4 and all(len(v) == len(conv.curve_grid) for v in conv.curves.values())
     assert proven.count == n and proven.all_proven, proven.outside
     (row,) = [c for c in theorem3.claims(task, cells, [], study, conv, proven) if c.tag == "proven-values"]
@@ -103,6 +107,28 @@ def test_every_exact_value_the_chapter_shows_is_proven(unit_task):
     with mpmath.workdps(40):
         off = c.exact * (1 + mpmath.mpf("1e-12"))
     assert not check([ExactValue(task, c.t, "F'", off, c.eta, "naive", 30)]).all_proven
+    # so is a bound off in its 29th digit, an exit horizon one step late and a slope off in its 11th digit
+    from dataclasses import replace
+
+    with mpmath.workdps(60):
+        shifted = [replace(c, bound=c.bound * (1 + mpmath.mpf("1e-28")))] + cells[1:]
+    assert [label for label, ok in theorem3.bound_checks(task, shifted) if not ok] == [
+        ("upper bound" if c.upper else "lower bound", c.eta, c.t)]
+    late = replace(study, exits=tuple(x + 1 if x is not None else x for x in study.exits))
+    assert not any(ok for _, ok in theorem3.range_checks(task, late))
+    r = study.rates[0]
+    wrong = replace(study, rates=(replace(r, measured=r.measured * (1 + 1e-10)),) + study.rates[1:])
+    assert [label for label, ok in theorem3.rate_checks(task, wrong) if not ok] == [("measured slope", r.eta, r.t2)]
+
+
+def test_the_shown_constants_are_those_the_chapter_glues():
+    """SHOWN_CONSTANTS names the formats book/theorem3.md shows each constant with."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(theorem3.__file__).parents[2] / "book" / "theorem3.md").read_text()
+    shown = dict(re.findall(r"\{glue:text\}`theorem3-(\w+):([.\w]+)`", text))
+    assert {k: fmt for k, (_, fmt) in theorem3.SHOWN_CONSTANTS.items()} == {k: shown[k] for k in theorem3.SHOWN_CONSTANTS}
 
 
 def test_upper_bound_is_an_equality_when_every_factor_is_nonnegative(unit_task):

@@ -105,6 +105,9 @@ def test_every_exact_value_the_chapter_shows_is_proven(figure1_task, studies):
     n = (len(bound.spot_exact) + 1 + fig1.cfg.steps + 2 + 1 + len(fig1.cfg.train_horizons) + len(fig2.horizons))
     assert len(bound.spot_exact) == len(bound.spot_errors) == len(bound.sups[::3])
     assert fig1.gradients.shape == (fig1.cfg.steps,) and len(values) == n
+    # and the constants: as shown, 2/(L + alpha) as drawn, the survey's scales, Figure 2's gaps,
+    # the last gap and the gaps' slope as shown
+    n += len(theorem4.SHOWN_CONSTANTS) + 1 + len(bound.survey) + len(fig2.horizons) + 2
     proven = theorem4.prove(task, bound, fig1, training, fig2)
     assert proven.count == n and proven.all_proven, proven.outside
     (row,) = [c for c in theorem4.claims(task, bound, studies["signs"], fig1, training, fig2, studies["speed"],
@@ -120,6 +123,26 @@ def test_every_exact_value_the_chapter_shows_is_proven(figure1_task, studies):
     assert bad.count == 2 and bad.proven == 0
     with pytest.raises(ValueError, match="ExactValue"):
         theorem4.check_values([1.0])
+    # a constant shown one unit off in its last digit, or a gap off in its 7th digit, is caught
+    from dataclasses import replace
+
+    shifted = replace(fig2, classical=fig2.classical * (1 + 1e-9))
+    wrong = [label for label, ok in theorem4.constant_checks(task, bound, shifted) if not ok]
+    assert ("2/(L+alpha)", None, 0) in wrong and len(wrong) >= 2, wrong
+    from l2lcore.quadratic import proof
+
+    L = proof.constant(task, "L")
+    assert proof.shown_correctly(L, task.L, ".2f") and not proof.shown_correctly(L, task.L + 0.01, ".2f")
+
+
+def test_the_shown_constants_are_those_the_chapter_glues():
+    """SHOWN_CONSTANTS names the formats book/theorem4.md shows each constant with."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(theorem4.__file__).parents[2] / "book" / "theorem4.md").read_text()
+    shown = dict(re.findall(r"\{glue:text\}`(\w+):([.\w]+)`", text))
+    assert {k: fmt for k, (_, fmt) in theorem4.SHOWN_CONSTANTS.items()} == {k: shown[k] for k in theorem4.SHOWN_CONSTANTS}
 
 
 def test_config_applies_the_paper_scale_and_rejects_bad_parameters():
