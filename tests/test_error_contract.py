@@ -128,6 +128,10 @@ rows("proof.spectrum", _call(proof.spectrum), "task", [(None, "task"), (np.eye(2
 rows("proof.contraction", _call(proof.contraction, task=TASK), "eta",
      [(None, "eta"), (True, "eta"), (float("nan"), "eta"), (-1.0, "eta")])
 rows("proof.spectral", _call(proof.spectral, task=TASK, quantity="x"), "formula", [(None, "formula"), (3, "formula")])
+rows("proof.spectral_values", _call(proof.spectral_values, task=TASK, quantity="x"), "formula",
+     [(None, "formula"), (3, "formula")])
+rows("proof.spectral_values", _call(proof.spectral_values, formula=lambda l, c: [l[0]], quantity="x"), "task",
+     [(None, "task"), (np.eye(2), "task")])
 
 # ------------------------------------------------------------------- least squares
 

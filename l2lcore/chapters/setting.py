@@ -122,11 +122,23 @@ def _glue(**values) -> None:
 # --------------------------------------------------------------------------- the task
 
 
+#: The task's constants the chapter shows: glue name -> (constant of
+#: :data:`l2lcore.quadratic.proof.CONSTANTS`, the format book/setting.md shows it with).
+SHOWN_CONSTANTS = {"L": ("L", ".4f"), "alpha": ("alpha", ".4g"), "alpha_over_L": ("alpha/L", ".2e"),
+                   "norm_w0": ("||w_0||", ".4f"), "cmin": ("c_min", ".3g"), "classical": ("2/(L+alpha)", ".5f"),
+                   "classical_L": ("2L/(L+alpha)", ".4f")}
+
+
+def task_constants(task: QuadraticTask) -> dict:
+    """The values of :data:`SHOWN_CONSTANTS` from the float64 eigendecomposition (what is glued)."""
+    return {"L": task.L, "alpha": task.alpha, "alpha_over_L": task.alpha / task.L,
+            "norm_w0": float(np.linalg.norm(task.w0)), "cmin": task.c_min, "classical": 2 / (task.L + task.alpha),
+            "classical_L": 2 * task.L / (task.L + task.alpha)}
+
+
 def glue_task(task: QuadraticTask, cfg: Config) -> None:
-    """Glue the task's configuration and its spectral numbers."""
-    _glue(d=cfg.d, seed=cfg.seed, ensemble=cfg.ensemble, L=task.L, alpha=task.alpha,
-          alpha_over_L=task.alpha / task.L, cmin=task.c_min, norm_w0=float(np.linalg.norm(task.w0)),
-          classical=2 / (task.L + task.alpha), digits=exact.DEFAULT_DIGITS)
+    """Glue the task's configuration and its constants (:func:`task_constants`)."""
+    _glue(d=cfg.d, seed=cfg.seed, ensemble=cfg.ensemble, digits=exact.DEFAULT_DIGITS, **task_constants(task))
 
 
 def spectrum_figure(task: QuadraticTask, cfg: Config):
@@ -295,9 +307,10 @@ class Moderate:
     """The two sums of G' and G' itself against the horizon.
 
     ``log10_N[label]``, ``log10_D[label]``: log10 |N| and log10 D at each of ``horizons``,
-    ``G[label]``: G' there; ``max_G``: max over the eta grid of |G'|; ``log10_max_F``: log10 of
+    ``G[label]``: G' there; ``max_G``: max over the eta grid (``grid``) of |G'|; ``log10_max_F``: log10 of
     the max over the grid of |F'|; all by the stable float64 method, which the comparison of
-    methods checks against the exact closed form.
+    methods checks against the exact closed form, and :func:`moderate_checks` against proven
+    enclosures.
     """
 
     horizons: tuple[int, ...]
@@ -308,6 +321,7 @@ class Moderate:
     G: dict
     max_G: tuple[float, ...]
     log10_max_F: tuple[float, ...]
+    grid: np.ndarray
 
 
 def moderate_ratio(task: QuadraticTask, cfg: Config) -> Moderate:
@@ -334,15 +348,35 @@ def moderate_ratio(task: QuadraticTask, cfg: Config) -> Moderate:
                 G[label].append(float(grads[i]))
             max_G.append(float(np.max(np.abs(grads[n:]))))
             max_F.append(float(np.max(log10_N[n:]) + math.log10(t)))
-    return Moderate(hs, tuple(labelled), tuple(float(e) for e in etas), N, D, G, tuple(max_G), tuple(max_F))
+    return Moderate(hs, tuple(labelled), tuple(float(e) for e in etas), N, D, G, tuple(max_G), tuple(max_F), grid)
+
+
+#: The values the prose derives from the moderate-ratio and landscape sections: glue name -> the
+#: format book/setting.md shows it with (claims 6 and 7 show the moderate ones in the same formats).
+SHOWN_VALUES = {"mod_logD": ".1f", "mod_logN": ".1f", "mod_G": ".4g", "mod_maxG_lo": ".4g", "mod_maxG_hi": ".4g",
+                "mod_factor": ".3g", "mod_logF_first": ".3g", "mod_logF_last": ".4g", "mod_float_max": ".1f",
+                "span_first": ".1f", "span_last": ".0f", "star_first": ".4f", "star_last": ".4f"}
+
+
+def moderate_values(m: Moderate) -> dict:
+    """The moderate-ratio values the prose and claims 6 and 7 show (stable float64): log10 D,
+    log10 |N| and G' at the largest step size and the longest horizon; the smallest and largest
+    over horizons of max |G'| over the grid, and their ratio; log10 of the largest |F'| over the
+    grid at the first and the last horizon; log10 of float64's largest number."""
+    top = m.labels[-1]
+    return {"mod_logD": m.log10_D[top][-1], "mod_logN": m.log10_N[top][-1], "mod_G": m.G[top][-1],
+            "mod_maxG_lo": min(m.max_G), "mod_maxG_hi": max(m.max_G), "mod_factor": max(m.max_G) / min(m.max_G),
+            "mod_logF_first": m.log10_max_F[0], "mod_logF_last": m.log10_max_F[-1],
+            "mod_float_max": LOG10_FLOAT64_MAX}
+
+
+def _shown(values: dict, name: str) -> str:
+    """values[name] as the chapter shows it (:data:`SHOWN_VALUES`)."""
+    return format(values[name], SHOWN_VALUES[name])
 
 
 def glue_moderate(m: Moderate) -> None:
-    top = m.labels[-1]
-    _glue(mod_label=top, mod_t=m.horizons[-1], mod_logD=m.log10_D[top][-1], mod_logN=m.log10_N[top][-1],
-          mod_G=m.G[top][-1], mod_maxG_lo=min(m.max_G), mod_maxG_hi=max(m.max_G),
-          mod_factor=max(m.max_G) / min(m.max_G), mod_logF_first=m.log10_max_F[0],
-          mod_logF_last=m.log10_max_F[-1], mod_float_max=LOG10_FLOAT64_MAX, moderate_factor=MODERATE_FACTOR)
+    _glue(mod_label=m.labels[-1], mod_t=m.horizons[-1], moderate_factor=MODERATE_FACTOR, **moderate_values(m))
 
 
 def moderate_figure(m: Moderate, cfg: Config):
@@ -422,12 +456,17 @@ def landscape(task: QuadraticTask, cfg: Config) -> Landscape:
                      classical, task.L, task.alpha)
 
 
-def glue_landscape(land: Landscape) -> None:
+def landscape_values(land: Landscape) -> dict:
+    """The landscape values the prose shows: how many decades log10 F spans over the coarse grid
+    at the first and the last drawn horizon, and eta*(t) L at the first and the last horizon."""
     spans = [max(v) - min(v) for v in land.log10_F.values()]
-    _glue(span_first=spans[0], span_last=spans[-1], t_first=land.shown[0], t_last=land.shown[-1],
-          star_first=float(land.stars[0]) * land.L, star_last=float(land.stars[-1]) * land.L,
-          t_star_first=land.horizons[0], t_star_last=land.horizons[-1],
-          classical_L=2 * land.L / (land.L + land.alpha), grid_end=GRID_END)
+    return {"span_first": spans[0], "span_last": spans[-1], "star_first": float(land.stars[0]) * land.L,
+            "star_last": float(land.stars[-1]) * land.L}
+
+
+def glue_landscape(land: Landscape) -> None:
+    _glue(t_first=land.shown[0], t_last=land.shown[-1], t_star_first=land.horizons[0],
+          t_star_last=land.horizons[-1], grid_end=GRID_END, **landscape_values(land))
 
 
 def landscape_figure(land: Landscape, cfg: Config):
@@ -478,8 +517,9 @@ class Proven:
 
 
 def exact_values(task: QuadraticTask, table: MethodTable, land: Landscape) -> list:
-    """Every exact value the chapter shows: the exact G' of the method table, the minimizers
-    eta*(t), and the exact F behind the landscape's log10 F (float64, so 12 digits)."""
+    """The certified exact values the chapter shows, checked by the eigen-free proof: the exact G'
+    of the method table, the minimizers eta*(t), and the exact F behind the landscape's log10 F
+    (float64, so 12 digits). :func:`prove` checks the rest."""
     from ..quadratic.proof import ExactValue
 
     values = [ExactValue(task, r.t, "G'", r.exact, r.eta) for r in table.rows]
@@ -490,13 +530,216 @@ def exact_values(task: QuadraticTask, table: MethodTable, land: Landscape) -> li
     return values
 
 
-def prove(task: QuadraticTask, table: MethodTable, land: Landscape) -> Proven:
-    """Enclose the table's G' in proven balls and check every exact value the chapter shows."""
+#: Digits to which a float64 value the chapter shows at full precision (figure data: the
+#: spectrum from numpy's eigendecomposition, the stable float64 sums and G', eta L) is checked.
+FLOAT_DIGITS = 10
+#: Digits of the proven bracket of eta*(t) behind eta*(t) and eta*(t) L as shown; the format of
+#: eta*(t) and 2/(L + alpha) in claim 10.
+STAR_DIGITS = 12
+STAR_FMT = ".8g"
+#: The format of the largest exact |G'| at the longest horizon in claim 8.
+LONG_G_FMT = ".4g"
+
+
+def _sums(lam, csq, eta, t: int):
+    """N = sum_i c_i^2 lambda_i^2 r_i^(2t-1) and D = sum_i c_i^2 lambda_i r_i^(2t), r_i = 1 - eta
+    lambda_i, in Arb balls (inside a formula of :func:`l2lcore.quadratic.proof.spectral`)."""
+    from ..quadratic import proof
+
+    e = proof.ball(eta)
+    N = D = proof.ball(0)
+    for l, c in zip(lam, csq):
+        r = 1 - e * l
+        p = proof.power(r, 2 * t - 1)
+        N += c * l * l * p
+        D += c * l * p * r
+    return N, D
+
+
+def _log10(x):
+    """log10 of a positive Arb ball."""
+    from ..quadratic import proof
+
+    return x.log() / proof.ball(10).log()
+
+
+def _max(balls):
+    """The largest of several Arb balls (Arb's rigorous max)."""
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.max(b)
+    return out
+
+
+def _min(balls):
+    out = balls[0]
+    for b in balls[1:]:
+        out = out.min(b)
+    return out
+
+
+def constant_checks(task: QuadraticTask) -> list:
+    """(label, proven) for L, alpha, alpha/L, ||w_0||, c_min, 2/(L + alpha) and 2L/(L + alpha)
+    as the chapter shows them (:data:`SHOWN_CONSTANTS`): each shown decimal is the value of
+    Arb's rigorous eigenvalue and eigenvector enclosures correctly rounded."""
+    from ..quadratic import proof
+
+    values = task_constants(task)
+    return [((name, None, 0), proof.shown_correctly(proof.constant(task, const), values[name], fmt))
+            for name, (const, fmt) in SHOWN_CONSTANTS.items()]
+
+
+def spectrum_checks(task: QuadraticTask) -> list:
+    """(label, proven) for every lambda_i and c_i^2 the spectrum figure plots (numpy's float64
+    eigendecomposition), to :data:`FLOAT_DIGITS` digits, against
+    :func:`l2lcore.quadratic.proof.spectrum`."""
+    from ..quadratic import proof
+
+    spec = proof.spectrum(task, FLOAT_DIGITS + 2)
+    out = []
+    for i, (lam, csq) in enumerate(zip(task.eigenvalues, task.c**2)):
+        out.append(((f"lambda_{i + 1}", None, 0), proof.agrees(spec.lam[i], float(lam), FLOAT_DIGITS)))
+        out.append(((f"c_{i + 1}^2", None, 0), proof.agrees(spec.csq[i], float(csq), FLOAT_DIGITS)))
+    return out
+
+
+def moderate_enclosures(task: QuadraticTask, m: Moderate) -> list:
+    """For each horizon of ``m``: proven enclosures of max_j |G'(eta_j)| and log10 max_j |F'(eta_j)|
+    over the step sizes of ``m.grid``, then log10 D, log10 |N| and G' at each labelled step size, from
+    N and D (:func:`_sums`) on Arb's rigorous eigenvalue and eigenvector enclosures
+    (:func:`l2lcore.quadratic.proof.spectral_values`)."""
+    from ..quadratic import proof
+
+    out = []
+    for t in m.horizons:
+        def formula(lam, csq, t=t):
+            grid_sums = [_sums(lam, csq, float(e), t) for e in m.grid]
+            values = [_max([abs(-2 * N / D) for N, D in grid_sums]), _log10(t * _max([abs(N) for N, _ in grid_sums]))]
+            for eta in m.etas:
+                N, D = _sums(lam, csq, eta, t)
+                values += [_log10(D), _log10(abs(N)), -2 * N / D]
+            return values
+
+        out.append(proof.spectral_values(task, formula, "moderate ratio", FLOAT_DIGITS + 2, t=int(t)))
+    return out
+
+
+def moderate_checks(task: QuadraticTask, m: Moderate) -> list:
+    """(label, proven) for every value the moderate-ratio figure plots (stable float64, to
+    :data:`FLOAT_DIGITS` digits) and every value its reading shows (:func:`moderate_values`, digit
+    for digit), against :func:`moderate_enclosures`; min, max and ratio over the horizons are
+    taken in Arb, as is log10 of float64's largest number."""
+    from ..quadratic import proof
+
+    encl = moderate_enclosures(task, m)
+    out = []
+    for k, (t, balls) in enumerate(zip(m.horizons, encl)):
+        out.append((("max |G'| over the grid", None, t), proof.agrees(balls[0], m.max_G[k], FLOAT_DIGITS)))
+        out.append((("log10 max |F'| over the grid", None, t), proof.agrees(balls[1], m.log10_max_F[k], FLOAT_DIGITS)))
+        for i, (label, eta) in enumerate(zip(m.labels, m.etas)):
+            for j, (name, series) in enumerate((("log10 D", m.log10_D), ("log10 |N|", m.log10_N), ("G'", m.G))):
+                out.append(((name, eta, t), proof.agrees(balls[2 + 3 * i + j], series[label][k], FLOAT_DIGITS)))
+    top = len(m.labels) - 1
+    maxima = [balls[0] for balls in encl]
+    derived = {
+        "mod_logD": encl[-1][2 + 3 * top], "mod_logN": encl[-1][3 + 3 * top], "mod_G": encl[-1][4 + 3 * top],
+        "mod_logF_first": encl[0][1], "mod_logF_last": encl[-1][1],
+        "mod_maxG_lo": proof.arithmetic(lambda: _min([proof.as_ball(b) for b in maxima]), "min max |G'|", FLOAT_DIGITS),
+        "mod_maxG_hi": proof.arithmetic(lambda: _max([proof.as_ball(b) for b in maxima]), "max max |G'|", FLOAT_DIGITS),
+        "mod_factor": proof.arithmetic(lambda: _max([proof.as_ball(b) for b in maxima])
+                                       / _min([proof.as_ball(b) for b in maxima]), "factor", FLOAT_DIGITS),
+        "mod_float_max": proof.arithmetic(lambda: _log10(proof.ball(float(np.finfo(np.float64).max))),
+                                          "log10 of float64's largest number", FLOAT_DIGITS)}
+    values = moderate_values(m)
+    out += [((name, None, 0), proof.shown_correctly(derived[name], values[name], SHOWN_VALUES[name])) for name in derived]
+    return out
+
+
+def landscape_checks(task: QuadraticTask, land: Landscape) -> list:
+    """(label, proven) for the landscape: G' at every grid step size the figure plots (stable
+    float64, to :data:`FLOAT_DIGITS` digits), the number of sign changes of G' on the grid at
+    every horizon (from proven signs), the step sizes in units of 1/L (eta L), the span of
+    log10 F over the coarse grid and eta*(t) L as the prose shows them (:func:`landscape_values`),
+    each eta*(t) and 2/(L + alpha) as claim 10 shows them (:data:`STAR_FMT`). eta*(t) comes from a
+    bracket by proven signs of G' (:func:`l2lcore.quadratic.proof.minimizer_bracket`), the rest
+    from Arb's rigorous eigenvalue and eigenvector enclosures."""
+    from ..quadratic import proof
+
+    out = []
+    for t, changes in zip(land.horizons, land.sign_changes):
+        balls = proof.spectral_values(
+            task, lambda lam, csq, t=t: [-2 * N / D for N, D in (_sums(lam, csq, float(e), t) for e in land.grid)],
+            "G'", FLOAT_DIGITS + 2, t=t)
+        if t in land.G:
+            out += [(("G' on the grid", float(e), t), proof.agrees(b, g, FLOAT_DIGITS))
+                    for e, b, g in zip(land.grid, balls, land.G[t])]
+        signs = [b.mid > 0 for b in balls]  # each ball has digits, so it excludes 0
+        out.append((("sign changes of G' on the grid", None, t),
+                    sum(a != b for a, b in zip(signs, signs[1:])) == changes))
+    scaled = proof.spectral_values(task, lambda lam, csq: [proof.ball(float(e)) * lam[0] for e in land.grid],
+                                   "eta L", FLOAT_DIGITS + 2)
+    out += [(("eta L", float(e), 0), proof.agrees(b, float(e * land.L), FLOAT_DIGITS))
+            for e, b in zip(land.grid, scaled)]
+    values = landscape_values(land)
+    for name, t in (("span_first", land.shown[0]), ("span_last", land.shown[-1])):
+        def span(lam, csq, t=t):
+            logs = [_log10(D / 2) for _, D in (_sums(lam, csq, float(e), t) for e in land.coarse)]
+            return _max(logs) - _min(logs)
+
+        ball = proof.spectral(task, span, "span of log10 F", FLOAT_DIGITS, t=t)
+        out.append(((name, None, t), proof.shown_correctly(ball, values[name], SHOWN_VALUES[name])))
+
+    def proven(enclosure):  # None where the proof does not reach its digits (a wrong eta*: a wide bracket)
+        try:
+            return enclosure()
+        except exact.CertificationError:
+            return None
+
+    brackets = [proven(lambda t=t, s=s: proof.minimizer_bracket(task, t, "log", STAR_DIGITS, around=s))
+                for t, s in zip(land.horizons, land.stars)]
+
+    def star(b):  # every eta between the bracket's ends, evaluated at the formula's precision
+        return proof.ball(b.lo).union(proof.ball(b.hi))
+
+    for t, s, b in zip(land.horizons, land.stars, brackets):
+        shown = None if b is None else proven(lambda: proof.arithmetic(lambda: star(b), "eta*", STAR_DIGITS - 2, t=t))
+        out.append((("eta* as shown", None, t), shown is not None and proof.shown_correctly(shown, float(s), STAR_FMT)))
+    for name, t, b in (("star_first", land.horizons[0], brackets[0]), ("star_last", land.horizons[-1], brackets[-1])):
+        ball = None if b is None else proven(lambda: proof.spectral(task, lambda lam, csq: star(b) * lam[0],
+                                                                    "eta* L", STAR_DIGITS - 2, t=t))
+        out.append(((name, None, t), ball is not None and proof.shown_correctly(ball, values[name], SHOWN_VALUES[name])))
+    out.append((("2/(L+alpha) as shown", None, 0),
+                proof.shown_correctly(proof.constant(task, "2/(L+alpha)"), float(land.classical), STAR_FMT)))
+    return out
+
+
+def table_checks(table: MethodTable, balls) -> list:
+    """(label, proven) for the largest exact |G'| at the longest horizon as claim 8 shows it,
+    from the proven enclosures ``balls`` of the table's G'."""
+    from ..quadratic import proof
+
+    long_ = [b for r, b in zip(table.rows, balls) if r.t == table.horizons[-1]]
+    value = max(float(abs(r.exact)) for r in table.at(table.horizons[-1]))
+    ball = proof.arithmetic(lambda: _max([abs(proof.as_ball(b)) for b in long_]), "max |G'|", FLOAT_DIGITS)
+    return [(("largest exact |G'| at the longest horizon", None, table.horizons[-1]),
+             proof.shown_correctly(ball, value, LONG_G_FMT))]
+
+
+def prove(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: Landscape) -> Proven:
+    """Enclose the table's G' in proven balls and check every exact value the chapter shows: the
+    certified G', eta*(t) and F (:func:`exact_values`, eigen-free), and what comes from the
+    task's spectrum (:func:`constant_checks`, :func:`spectrum_checks`, :func:`moderate_checks`,
+    :func:`landscape_checks`, :func:`table_checks`); one
+    :class:`~l2lcore.quadratic.proof.ProofCheck` for all of them."""
     from ..quadratic import proof
 
     balls = tuple(proof.enclose(task, r.eta, r.t, "G'", exact.DEFAULT_DIGITS) for r in table.rows)
     i = [i for i, r in enumerate(table.rows) if r.t == table.horizons[-1]][1]
-    return Proven(tuple(table.rows), balls, proof.check(exact_values(task, table, land)), balls[i], table.rows[i].label)
+    check = proof.combine(proof.check(exact_values(task, table, land)),
+                          proof.tally(constant_checks(task) + spectrum_checks(task)
+                                      + moderate_checks(task, moderate) + landscape_checks(task, land)
+                                      + table_checks(table, balls)))
+    return Proven(tuple(table.rows), balls, check, balls[i], table.rows[i].label)
 
 
 def glue_proven(pr: Proven) -> None:
@@ -508,7 +751,7 @@ def glue_proven(pr: Proven) -> None:
               proof_lo=mpmath.nstr(ex.lo, ex.digits + 3, strip_zeros=False),
               proof_hi=mpmath.nstr(ex.hi, ex.digits + 3, strip_zeros=False),
               proof_digits=ex.digits, proof_bits=ex.prec, proof_rel_worst=max(rel),
-              proof_count=pr.check.count, proof_proven=pr.check.proven)
+              proof_count=pr.check.count, proof_proven=pr.check.proven, float_digits=FLOAT_DIGITS)
 
 
 def proven_figure(pr: Proven, cfg: Config):
@@ -585,7 +828,8 @@ def claims(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: La
     exploded = moderate.log10_max_F[-1] > LOG10_FLOAT64_MAX
 
     stars, hs = land.stars, land.horizons
-    star_text = ", ".join(f"eta*({t}) = {mpmath.nstr(s, 8)}" for t, s in zip(hs, stars))
+    star_text = ", ".join(f"eta*({t}) = {float(s):{STAR_FMT}}" for t, s in zip(hs, stars))
+    shown = moderate_values(moderate)
     return [
         Claim("The closed forms of F, F' and G' equal exact forward-mode differentiation through the "
               f"t unrolled steps ({UNROLLED_DPS}-digit mpmath) to 30 digits",
@@ -608,26 +852,26 @@ def claims(task: QuadraticTask, table: MethodTable, moderate: Moderate, land: La
               same_G and same_F, "scale-cancels", CONSISTENCY, cases=n_scaled),
         Claim(f"At eta = {top} both sums of G' exceed float64's largest number at the longest horizon, while "
               "their ratio G' is moderate",
-              f"t = {moderate.horizons[-1]}: log10 D = {moderate.log10_D[top][-1]:.1f}, "
-              f"log10 |N| = {moderate.log10_N[top][-1]:.1f}, G' = {moderate.G[top][-1]:.4g}",
+              f"t = {moderate.horizons[-1]}: log10 D = {_shown(shown, 'mod_logD')}, "
+              f"log10 |N| = {_shown(shown, 'mod_logN')}, G' = {_shown(shown, 'mod_G')}",
               big_sums, "log-moderate", EVIDENCE),
         Claim(f"The largest |G'| over eta in [0, {GRID_END}/L] changes by less than a factor "
               f"{MODERATE_FACTOR:g} across horizons, while the largest |F'| leaves float64's range",
-              f"t = 1 ... {moderate.horizons[-1]}: max |G'| from {min(moderate.max_G):.4g} to "
-              f"{max(moderate.max_G):.4g} (factor {factor:.3g}); log10 max |F'| from "
-              f"{moderate.log10_max_F[0]:.3g} to {moderate.log10_max_F[-1]:.4g}",
+              f"t = 1 ... {moderate.horizons[-1]}: max |G'| from {_shown(shown, 'mod_maxG_lo')} to "
+              f"{_shown(shown, 'mod_maxG_hi')} (factor {_shown(shown, 'mod_factor')}); log10 max |F'| from "
+              f"{_shown(shown, 'mod_logF_first')} to {_shown(shown, 'mod_logF_last')}",
               factor < MODERATE_FACTOR and exploded, "log-moderate", EVIDENCE, cases=len(moderate.horizons)),
         Claim("At the longest horizon float backpropagation fails (nan, inf, or beyond its tolerance) for at "
               "least one step size, where the exact G' is moderate",
               f"t = {t_long}: float64 fails at {sum(f[0] for f in long_fails)} of {len(long_)} step sizes, "
               f"float32 at {sum(f[1] for f in long_fails)}; exact |G'| at most "
-              f"{max(float(abs(r.exact)) for r in long_):.4g}",
+              f"{max(float(abs(r.exact)) for r in long_):{LONG_G_FMT}}",
               any(a or b for a, b in long_fails), "backprop", EVIDENCE, cases=len(long_)),
         Claim(f"G' changes sign exactly once on the eta grid over [0, {GRID_END}/L] at every horizon",
               "sign changes: " + ", ".join(f"{n} at t = {t}" for t, n in zip(hs, land.sign_changes)),
               all(n == 1 for n in land.sign_changes), "unique-minimizer", EVIDENCE, cases=len(hs)),
         Claim("G' has one root eta*(t) in (0, 2/alpha); it increases with t and stays below 2/(L + alpha)",
-              star_text + f"; 2/(L + alpha) = {mpmath.nstr(land.classical, 8)}",
+              star_text + f"; 2/(L + alpha) = {float(land.classical):{STAR_FMT}}",
               all(0 < a < b for a, b in zip(stars, stars[1:])) and stars[-1] < land.classical < 2 / land.alpha,
               "eta-star-limit", EVIDENCE, cases=len(hs)),
         Claim("The closed forms, as a statement about the paper", "claims 1-4 check our code against them",

@@ -583,6 +583,26 @@ def spectral(task: QuadraticTask, formula, quantity: str, digits: int = DEFAULT_
         raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
     if not callable(formula):
         raise ValueError(f"formula must be a function of (lam, csq), got {formula!r}")
+
+    def one(lam, csq):
+        b = formula(lam, csq)
+        if not isinstance(b, _flint().arb):
+            raise ValueError(f"formula must return an Arb ball, got {type(b).__name__}")
+        return (b,)
+
+    return spectral_values(task, one, quantity, digits, eta, t)[0]
+
+
+def spectral_values(task: QuadraticTask, formula, quantity: str, digits: int = DEFAULT_DIGITS,
+                    eta=None, t: int = 0) -> tuple:
+    """As :func:`spectral`, for a ``formula(lam, csq)`` that returns a list or tuple of Arb
+    balls (say a quantity at every step size of a grid, or several quantities built from the
+    same sums): one :class:`Enclosure` per ball, each to ``digits`` significant digits, all at
+    the same working precision, which doubles until every ball has its digits."""
+    if not isinstance(task, QuadraticTask):
+        raise ValueError(f"task must be a QuadraticTask, got {type(task).__name__}")
+    if not callable(formula):
+        raise ValueError(f"formula must be a function of (lam, csq), got {formula!r}")
     digits = _checks.positive_int(digits, "digits")
     if digits > MAX_DIGITS:
         raise ValueError(f"at most {MAX_DIGITS} proven digits are supported, asked for {digits}")
@@ -596,13 +616,13 @@ def spectral(task: QuadraticTask, formula, quantity: str, digits: int = DEFAULT_
             old = flint.ctx.prec
             flint.ctx.prec = prec
             try:
-                b = formula(list(balls[0]), list(balls[1]))
+                bs = formula(list(balls[0]), list(balls[1]))
             finally:
                 flint.ctx.prec = old
-            if not isinstance(b, flint.arb):
-                raise ValueError(f"formula must return an Arb ball, got {type(b).__name__}")
-            if b.is_finite() and (b.rad() == 0 or b.rel_accuracy_bits() >= need):
-                return Enclosure(quantity, eta, t, _to_mpf(b.mid()), _to_mpf(b.rad()), prec)
+            if not isinstance(bs, (list, tuple)) or not all(isinstance(b, flint.arb) for b in bs):
+                raise ValueError(f"formula must return a list or tuple of Arb balls, got {type(bs).__name__}")
+            if all(b.is_finite() and (b.rad() == 0 or b.rel_accuracy_bits() >= need) for b in bs):
+                return tuple(Enclosure(quantity, eta, t, _to_mpf(b.mid()), _to_mpf(b.rad()), prec) for b in bs)
         if 2 * prec > MAX_PREC:
             raise CertificationError(f"could not prove {digits} digits of {quantity} with up to {prec} bits"
                                      + (": the eigenvalues of H are not isolated" if balls is None else ""))
@@ -635,7 +655,9 @@ CONSTANTS = {
     "||w_0||": lambda l, c: sum(c[1:], c[0]).sqrt(),
     "c_min (unit w_0)": lambda l, c: (_c_min_sq(l, c) / sum(c[1:], c[0])).sqrt(),
     "L/alpha": lambda l, c: l[0] / l[-1],
+    "alpha/L": lambda l, c: l[-1] / l[0],
     "2/(L+alpha)": lambda l, c: 2 / (l[0] + l[-1]),
+    "2L/(L+alpha)": lambda l, c: 2 * l[0] / (l[0] + l[-1]),
     "(L-alpha)/(L+alpha)": lambda l, c: (l[0] - l[-1]) / (l[0] + l[-1]),
     "L^3/(c_min^2 alpha (L-alpha))": lambda l, c: l[0] ** 3 * sum(c[1:], c[0]) / (_c_min_sq(l, c) * l[-1] * (l[0] - l[-1])),
 }

@@ -223,3 +223,27 @@ def test_the_constants_are_shown_correctly_only_when_their_digits_are_proven():
     with pytest.raises(ValueError, match="positive"):
         proof.log10(proof.enclose(task, 1 / task.L, 3, "G'"))
     assert proof.power(proof.ball(0), 0) == 1 and proof.power(proof.ball("-0.5"), 3).contains(proof.ball("-0.125"))
+
+
+def test_several_spectral_values_at_once_are_the_single_ones():
+    """spectral_values encloses a list of formulas at one precision: each enclosure contains the
+    exact rational F at its step size, and agrees with spectral's; a formula that does not
+    return Arb balls is a ValueError."""
+    task = l2lcore.QuadraticTask.random(4, 3)
+    t, etas = 5, list(regimes(task).values())
+
+    def F(lam, csq, eta):
+        e = proof.ball(eta)
+        return sum(ci * li * proof.power(1 - e * li, 2 * t) for li, ci in zip(lam, csq)) / 2
+
+    balls = proof.spectral_values(task, lambda l, c: [F(l, c, eta) for eta in etas], "F", 30, t=t)
+    assert len(balls) == len(etas)
+    for eta, ball in zip(etas, balls):
+        assert ball.contains(rational_meta(task.H, task.w0, eta, t)[0]) and ball.digits >= 30
+        assert proof.agrees(proof.spectral(task, lambda l, c, eta=eta: F(l, c, eta), "F", 30, t=t), ball.mid, 30)
+    with pytest.raises(ValueError, match="list or tuple of Arb balls"):
+        proof.spectral_values(task, lambda l, c: l[0], "x")
+    with pytest.raises(ValueError, match="Arb ball"):
+        proof.spectral(task, lambda l, c: [l[0]], "x")
+    assert proof.shown_correctly(proof.constant(task, "alpha/L"), task.alpha / task.L, ".12g")
+    assert proof.shown_correctly(proof.constant(task, "2L/(L+alpha)"), 2 * task.L / (task.L + task.alpha), ".12g")
