@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stable_vectorised.py
 	$(BIN)/python benchmarks/lsq_spectral.py
 	$(BIN)/python benchmarks/proof.py
+	$(BIN)/python benchmarks/learned.py
 
 clean:
 	rm -rf _build

@@ -7,7 +7,7 @@ optimizer and its inner network), :mod:`.training` (the budget, meta-training, e
 from .comparison import *  # noqa: F401,F403
 from .comparison import _rename, _rows, _setup  # noqa: F401
 from .optimizer import *  # noqa: F401,F403
-from .optimizer import (_adam, _batch_loss, _init_net, _init_state, _inner_step, _jax, _loss_acc,  # noqa: F401
-                        _unroll_loss)
+from .optimizer import (_draw, _init_net, _init_state, _inner_step, _jax, _loss, _loss_acc,  # noqa: F401
+                        _sample, _unroll_logs)
 from .training import *  # noqa: F401,F403
 from .training import _compiled, _data, _evaluate_steps, _grad_norms, _keys, _pad  # noqa: F401

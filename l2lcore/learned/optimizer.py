@@ -26,16 +26,21 @@ Meta-training minimises the mean log loss over truncated unrolls of U inner step
 
 with B_k a fresh minibatch of the training set (train-by-train, TbT) or of a held-out
 validation set (train-by-validation, TbV): :mod:`l2lcore.learned.training` computes it by
-back-propagation through the unroll, clips it in global norm and feeds it to Adam (:func:`_adam`,
-here). JAX is imported lazily, so ``import l2lcore`` works without it; everything runs in
-float32 on the CPU.
+back-propagation through the unroll and hands it to optax (global-norm clipping, then Adam).
+JAX is imported lazily, so ``import l2lcore`` works without it; everything runs in float32, on
+the CPU unless JAX has an accelerator. On first use JAX is given one CPU device per core (at
+most :data:`MAX_CPU_DEVICES`), so meta-training can spread its tasks over the cores.
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from .digits import N_CLASSES
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,27 @@ class OptimizerSpec:
         return 2 * (1 + len(self.decays)) + 2
 
 
+#: CPU devices JAX is given on first use (one per core up to this): meta-training shards its
+#: tasks over them, which is what lets it use both cores of a small machine.
+MAX_CPU_DEVICES = 8
+
+
+@functools.cache
+def _configure(jax):
+    """One CPU device per available core, when JAX has not started yet (otherwise it keeps the
+    devices it has: the results are the same to float32 rounding, only slower)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        jax.config.update("jax_num_cpu_devices", max(1, min(cores, MAX_CPU_DEVICES)))
+    except RuntimeError:
+        pass
+
+
 def _jax():
     import jax
     import jax.numpy as jnp
 
+    _configure(jax)
     return jax, jnp
 
 
@@ -96,6 +118,15 @@ class Network:
     def unflatten(self, w):
         return [piece.reshape(s) for piece, s in zip(self.split(w), self.shapes)]
 
+    def segments(self) -> np.ndarray:
+        """S (n_params x tensors), S[i, j] = 1 when weight i belongs to tensor j: per-tensor
+        sums of a flat vector are S^T a, and S r spreads per-tensor values back over the weights
+        (two small matrix products, cheaper to differentiate twice than slices of the vector)."""
+        ids = np.concatenate([np.full(math.prod(s), j) for j, s in enumerate(self.shapes)])
+        out = np.zeros((ids.size, len(self.shapes)), np.float32)
+        out[np.arange(ids.size), ids] = 1.0
+        return out
+
 
 def _init_net(net: Network, key):
     """He-normal weights, zero biases, as one flat float32 vector."""
@@ -120,11 +151,32 @@ def _loss_acc(net: Network, w, x, y, mask):
     return jnp.sum(nll * mask) / n, jnp.sum((jnp.argmax(z, -1) == y) * mask) / n
 
 
-def _batch_loss(net, w, x, y, n, key, size):
-    """Cross entropy on ``size`` samples drawn with replacement from the first n rows."""
+def _loss(net: Network, w, x, y1h):
+    """Mean cross entropy of the rows (x, y) with labels one-hot (a product, not a gather:
+    cheaper to differentiate twice)."""
     jax, jnp = _jax()
-    idx = jax.random.randint(key, (size,), 0, n)
-    return _loss_acc(net, w, x[idx], y[idx], jnp.ones(size, jnp.float32))[0]
+    p = net.unflatten(w)
+    h = x
+    for i in range(0, len(p) - 2, 2):
+        h = jax.nn.relu(h @ p[i] + p[i + 1])
+    z = h @ p[-2] + p[-1]
+    return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.sum(z * y1h, axis=-1))
+
+
+def _sample(data, part, key, size):
+    """``size`` rows of the ``part`` set ("train" or "target") drawn with replacement by ``key``
+    from its first n rows, labels one-hot."""
+    jax, jnp = _jax()
+    i = jax.random.randint(key, (size,), 0, data[f"n_{part}"])
+    return data[f"x_{part}"][i], jax.nn.one_hot(data[f"y_{part}"][i], N_CLASSES, dtype=jnp.float32)
+
+
+def _draw(b, data, key):
+    """One meta-training step's minibatches: ``b.batch`` training rows (the inner step) and
+    ``b.target_batch`` target rows (its term of the meta-loss), from the two halves of ``key``."""
+    jax, _ = _jax()
+    k_train, k_target = jax.random.split(key)
+    return (*_sample(data, "train", k_train, b.batch), *_sample(data, "target", k_target, b.target_batch))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,11 +198,10 @@ def _init_state(spec, net, key):
             "v": jnp.zeros_like(w), "k": jnp.zeros((), jnp.int32)}
 
 
-def _inner_step(spec, b, net, theta, state, data, key, step_mult):
-    """One step of the learned optimizer on a training minibatch (all weights at once)."""
+def _inner_step(spec, b, net, theta, state, x, y1h, step_mult):
+    """One step of the learned optimizer on the training minibatch (x, y1h), all weights at once."""
     jax, jnp = _jax()
-    g = jax.grad(_batch_loss, argnums=1)(net, state["w"], data["x_train"], data["y_train"],
-                                         data["n_train"], key, b.batch)
+    g = jax.grad(_loss, argnums=1)(net, state["w"], x, y1h)
     w, k = state["w"], state["k"]
     decays = jnp.asarray(spec.decays, jnp.float32)[:, None]
     m = decays * state["m"] + (1 - decays) * g
@@ -159,13 +210,11 @@ def _inner_step(spec, b, net, theta, state, data, key, step_mult):
     m_hat = m / (1 - decays ** t)
     v_hat = v / (1 - spec.beta2 ** t)
     rs = 1.0 / jnp.sqrt(v_hat + spec.eps)
-    def tensor_rms_normalised(a):
-        # static slices, not segment_sum: scatters are slow on the CPU and in second-order grads
-        return jnp.concatenate([x / jnp.sqrt(jnp.mean(x * x) + spec.eps) for x in net.split(a)])
-
-    f = jnp.stack([g * rs, *(m_hat * rs), tensor_rms_normalised(g),
-                   *(tensor_rms_normalised(mi) for mi in m_hat), tensor_rms_normalised(w),
-                   jnp.full(w.shape, k / b.steps, jnp.float32)], axis=-1)
+    seg = jnp.asarray(net.segments())
+    a = jnp.stack([g, *m_hat, w], axis=-1)  # each column normalised by its rms over each tensor
+    rms = jnp.sqrt(seg.T @ (a * a) / jnp.sum(seg, axis=0)[:, None] + spec.eps)
+    f = jnp.concatenate([(g * rs)[:, None], (m_hat * rs).T, a / (seg @ rms),
+                         jnp.full((w.size, 1), k / b.steps, jnp.float32)], axis=-1)
     h = jnp.maximum(f @ theta["w1"] + theta["b1"], 0.0)
     out = h @ theta["w2"] + theta["b2"]
     step = step_mult * spec.base_step * jnp.exp(spec.mag_scale * out[:, 1])
@@ -173,29 +222,16 @@ def _inner_step(spec, b, net, theta, state, data, key, step_mult):
     return {"w": w, "m": m, "v": v, "k": k + 1}
 
 
-def _unroll_loss(spec, b, net, unroll, theta, state, data, key, step_mult):
-    """(1/U) sum_k log l(w_k; target minibatch k) over U inner steps, and the final state."""
+def _unroll_logs(spec, b, net, theta, state, batches, step_mult):
+    """Inner steps on ``batches`` (from :func:`_draw`, one per step): the final state and
+    log l(w_k; target minibatch k) after each step k. The step is rematerialised in the backward
+    pass (jax.checkpoint): recomputing it is cheaper than storing every step's intermediates."""
     jax, jnp = _jax()
 
-    def body(st, k):
-        k_train, k_target = jax.random.split(k)
-        st = _inner_step(spec, b, net, theta, st, data, k_train, step_mult)
-        loss = _batch_loss(net, st["w"], data["x_target"], data["y_target"], data["n_target"],
-                           k_target, b.target_batch)
-        return st, jnp.log(loss)
+    @functools.partial(jax.checkpoint, prevent_cse=False)
+    def body(st, batch):
+        x, y, xt, yt = batch
+        st = _inner_step(spec, b, net, theta, st, x, y, step_mult)
+        return st, jnp.log(_loss(net, st["w"], xt, yt))
 
-    state, logs = jax.lax.scan(body, state, jax.random.split(key, unroll))
-    return jnp.mean(logs), state
-
-
-
-def _adam(theta, adam, grad, it, lr, b1=0.9, b2=0.999, eps=1e-8):
-    """Adam (Kingma and Ba): bias-corrected first and second moments of the meta-gradient."""
-    jax, jnp = _jax()
-    t = (it + 1).astype(jnp.float32)
-    m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, adam["m"], grad)
-    v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, adam["v"], grad)
-    theta = jax.tree_util.tree_map(
-        lambda p, m, v: p - lr * (m / (1 - b1 ** t)) / (jnp.sqrt(v / (1 - b2 ** t)) + eps), theta, m, v)
-    return theta, {"m": m, "v": v}
-
+    return jax.lax.scan(body, state, batches)

@@ -1,8 +1,9 @@
 """Meta-training and evaluation of the learned optimizer (:mod:`l2lcore.learned.optimizer`).
 
 :class:`Budget` says how much work one comparison does (:func:`budget` has the book's and the
-paper's presets); :func:`meta_train` meta-trains one optimizer on truncated unrolls with clipped
-meta-gradients and Adam; ``_evaluate_steps`` trains fresh networks with a (trained or untrained)
+paper's presets); :func:`meta_train` meta-trains one optimizer on truncated unrolls with the
+optax meta-optimizer of :func:`meta_optimizer` (clipping, Adam), spreading the tasks over the
+devices of :func:`task_devices`; ``_evaluate_steps`` trains fresh networks with a (trained or untrained)
 optimizer and records accuracy; ``_grad_norms`` measures meta-gradient norms against the unroll
 length. The jitted functions are compiled once per (spec, budget, network) and data shape.
 """
@@ -15,8 +16,9 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from .. import _checks
-from .optimizer import (Network, OptimizerSpec, _adam, _batch_loss, _init_state, _inner_step, _jax, _loss_acc,
-                        _unroll_loss, init_optimizer)
+from .optimizer import (Network, OptimizerSpec, _draw, _init_state, _inner_step, _jax, _loss_acc, _sample,
+                        _unroll_logs,
+                        init_optimizer)
 
 SCALES = ("book", "paper")
 
@@ -72,42 +74,79 @@ def budget(scale: str = "book", **overrides) -> Budget:
     return b
 
 
+def meta_optimizer(b: Budget):
+    """The meta-optimizer, in optax: the meta-gradient clipped to ``b.clip`` in global norm, then
+    Adam with step ``b.meta_lr``; a meta-gradient with a non-finite entry is skipped (the step
+    is not taken and Adam's moments are left as they were)."""
+    import optax
+
+    return optax.apply_if_finite(optax.chain(optax.clip_by_global_norm(b.clip), optax.adam(b.meta_lr)),
+                                 max_consecutive_errors=b.meta_iters + 1)
+
+
+def task_devices(tasks: int) -> list:
+    """The devices meta-training spreads its ``tasks`` unrolls over: as many as divide ``tasks``
+    evenly (each device runs tasks / len(devices) of them)."""
+    jax, _ = _jax()
+    devices = jax.devices()
+    n = max(k for k in range(1, min(tasks, len(devices)) + 1) if tasks % k == 0)
+    return devices[:n]
+
+
 @functools.cache
 def _compiled(spec: OptimizerSpec, b: Budget, net: Network):
     """The jitted functions for one (spec, budget, network): compiled once per shape of the data."""
     jax, jnp = _jax()
+    from jax.experimental.shard_map import shard_map
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    opt = meta_optimizer(b)
+    mesh = Mesh(np.asarray(task_devices(b.tasks)), ("tasks",))
 
     def fresh(key):
         return _init_state(spec, net, key)
 
+    def draws(data, key, n_steps):
+        return jax.vmap(lambda k: _draw(b, data, k))(jax.random.split(key, n_steps))
+
     def advance(theta, state, data, key, n_steps):
         """n_steps inner steps, no gradient (staggers the meta-training tasks)."""
         def body(i, st):
-            return _inner_step(spec, b, net, theta, st, data, jax.random.fold_in(key, i), 1.0)
+            x, y = _sample(data, "train", jax.random.fold_in(key, i), b.batch)
+            return _inner_step(spec, b, net, theta, st, x, y, 1.0)
         return jax.lax.fori_loop(0, n_steps, body, state)
 
-    def meta_loss(theta, states, data, keys):
-        losses, new = jax.vmap(lambda s, k: _unroll_loss(spec, b, net, b.unroll, theta, s, data, k, 1.0))(states, keys)
+    def task_losses(theta, states, batches):
+        """Each task's meta-loss (1/U) sum_k log l(w_k; B_k) and its state after the unroll."""
+        new, logs = jax.vmap(lambda s, bt: _unroll_logs(spec, b, net, theta, s, bt, 1.0))(states, batches)
+        return jnp.mean(logs, axis=1), new
+
+    # The tasks are independent until their losses are averaged: each device unrolls its share.
+    sharded = shard_map(task_losses, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("tasks"),
+                                                          PartitionSpec("tasks")),
+                        out_specs=(PartitionSpec("tasks"), PartitionSpec("tasks")))
+
+    def meta_loss(theta, states, batches):
+        losses, new = sharded(theta, states, batches)
         return jnp.mean(losses), new
 
-    def meta_step(theta, adam, states, data, key, it):
+    def meta_step(theta, opt_state, states, data, key):
         k_unroll, k_reset = jax.random.split(key)
-        keys = jax.random.split(k_unroll, b.tasks)
-        (loss, new), grad = jax.value_and_grad(meta_loss, has_aux=True)(theta, states, data, keys)
-        leaves = jax.tree_util.tree_leaves(grad)
-        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+        batches = jax.vmap(lambda k: draws(data, k, b.unroll))(jax.random.split(k_unroll, b.tasks))
+        (loss, new), grad = jax.value_and_grad(meta_loss, has_aux=True)(theta, states, batches)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grad)))
         ok = jnp.isfinite(norm) & jnp.isfinite(loss)
-        # Clipping keeps one exploding unroll from wrecking theta; a non-finite one is skipped.
-        scale = jnp.where(ok, jnp.minimum(1.0, b.clip / (norm + 1e-12)), 0.0)
-        grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0) * scale, grad)
-        theta, adam = _adam(theta, adam, grad, it, b.meta_lr)
+        # A non-finite meta-loss poisons the gradient too, so the optimizer skips both alike.
+        grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, jnp.nan), grad)
+        updates, opt_state = opt.update(grad, opt_state, theta)
+        theta = jax.tree_util.tree_map(lambda p, u: p + u, theta, updates)
         # A task that finished its horizon, or diverged, restarts from a fresh initialisation.
         fresh_states = jax.vmap(fresh)(jax.random.split(k_reset, b.tasks))
         bad = ~jnp.all(jnp.isfinite(new["w"]), axis=1)
         done = (new["k"] >= b.steps) | bad | ~ok
         states = jax.tree_util.tree_map(
             lambda f, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), f, s), fresh_states, new)
-        return theta, adam, states, loss, norm
+        return theta, opt_state, states, loss, norm
 
     def evaluate(theta, data, key, step_mult):
         """Train a fresh network for b.steps steps; record train/eval loss and accuracy."""
@@ -115,8 +154,8 @@ def _compiled(spec: OptimizerSpec, b: Budget, net: Network):
 
         def chunk(st, i):
             def body(j, s):
-                return _inner_step(spec, b, net, theta, s, data,
-                                   jax.random.fold_in(k_run, i * b.record_every + j), step_mult)
+                x, y = _sample(data, "train", jax.random.fold_in(k_run, i * b.record_every + j), b.batch)
+                return _inner_step(spec, b, net, theta, s, x, y, step_mult)
             st = jax.lax.fori_loop(0, b.record_every, body, st)
             tr = _loss_acc(net, st["w"], data["x_train"], data["y_train"], data["mask_train"])
             ev = _loss_acc(net, st["w"], data["x_eval"], data["y_eval"], data["mask_eval"])
@@ -128,23 +167,18 @@ def _compiled(spec: OptimizerSpec, b: Budget, net: Network):
     def grad_norm(theta, data, key, step_mult, weights):
         """||grad_theta sum_k weights_k log l(w_k)||: with weights 1/U on the first U steps and 0
         after, the meta-gradient of an unroll of length U (one compilation for every U)."""
-        def f(th):
-            start = fresh(jax.random.fold_in(key, 1))
-
-            def body(st, kw):
-                k, wk = kw
-                k_train, k_target = jax.random.split(k)
-                st = _inner_step(spec, b, net, th, st, data, k_train, step_mult)
-                loss = _batch_loss(net, st["w"], data["x_target"], data["y_target"], data["n_target"],
-                                   k_target, b.target_batch)
-                return st, wk * jnp.log(loss)
-
-            return jnp.sum(jax.lax.scan(body, start, (jax.random.split(key, weights.size), weights))[1])
-
-        g = jax.grad(f)(theta)
+        batches = draws(data, key, weights.size)
+        start = fresh(jax.random.fold_in(key, 1))
+        g = jax.grad(lambda th: jnp.sum(weights * _unroll_logs(spec, b, net, th, start, batches, step_mult)[1]))(theta)
         return jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(g)))
 
-    return {"fresh": jax.jit(jax.vmap(fresh)),
+    def place(theta, opt_state, states):
+        """Inputs laid out as meta_step lays out its outputs (tasks split, the rest replicated),
+        so its first call compiles the same program as every later one."""
+        whole, split = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("tasks"))
+        return jax.device_put(theta, whole), jax.device_put(opt_state, whole), jax.device_put(states, split)
+
+    return {"fresh": jax.jit(jax.vmap(fresh)), "opt": opt, "place": place,
             "advance": jax.jit(jax.vmap(advance, in_axes=(None, 0, None, 0, 0))),
             "meta_step": jax.jit(meta_step),
             "evaluate": jax.jit(jax.vmap(evaluate, in_axes=(None, None, 0, 0))),
@@ -200,19 +234,17 @@ def meta_train(data, spec: OptimizerSpec, b: Budget, net: Network, seed: int, pr
     fn = _compiled(spec, b, net)
     k_theta, k_tasks, k_stagger, k_steps = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4))
     theta = {k: jnp.asarray(v) for k, v in init_optimizer(spec, k_theta).items()}
-    adam = {"m": {k: jnp.zeros_like(v) for k, v in theta.items()},
-            "v": {k: jnp.zeros_like(v) for k, v in theta.items()}}
     states = fn["fresh"](_keys(k_tasks, b.tasks))
     # Tasks start spread over the horizon (multiples of U), so each meta-gradient mixes
     # early and late training instead of sweeping the horizon in lockstep.
     offsets = (np.arange(b.tasks) * (b.steps // b.unroll) // b.tasks) * b.unroll
     states = fn["advance"](theta, states, data, _keys(k_stagger, b.tasks), jnp.asarray(offsets, jnp.int32))
+    theta, opt_state, states = fn["place"](theta, fn["opt"].init(theta), states)
     keys = _keys(k_steps, b.meta_iters)
     losses, norms = np.empty(b.meta_iters), np.empty(b.meta_iters)
     show = sys.stderr.isatty() if progress is None else progress
     for it in tqdm(range(b.meta_iters), disable=not show, desc="meta-training", leave=False):
-        theta, adam, states, loss, norm = fn["meta_step"](theta, adam, states, data, keys[it],
-                                                          jnp.asarray(it, jnp.int32))
+        theta, opt_state, states, loss, norm = fn["meta_step"](theta, opt_state, states, data, keys[it])
         losses[it], norms[it] = float(loss), float(norm)
     return {k: np.asarray(v) for k, v in theta.items()}, {"loss": losses, "grad_norm": norms}
 

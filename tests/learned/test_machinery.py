@@ -236,10 +236,9 @@ def test_untrained_optimizer_is_sgd_with_step_eta0():
     data = learned._data(c.x_pool, c.y_pool, c.x_pool, c.y_pool, c.x_test, c.y_test, c.n_pool)
     theta = learned.init_optimizer(spec, 0)
     state = learned._init_state(spec, net, jax.random.PRNGKey(0))
-    key = jax.random.PRNGKey(1)
-    new = learned._inner_step(spec, b, net, theta, state, data, key, 1.0)
-    g = jax.grad(learned._batch_loss, argnums=1)(net, state["w"], data["x_train"], data["y_train"],
-                                                 data["n_train"], key, b.batch)
+    x, y = learned._sample(data, "train", jax.random.PRNGKey(1), b.batch)
+    new = learned._inner_step(spec, b, net, theta, state, x, y, 1.0)
+    g = jax.grad(learned._loss, argnums=1)(net, state["w"], x, y)
     np.testing.assert_allclose(new["w"], state["w"] - spec.base_step * g, rtol=1e-5, atol=1e-7)
 
 
