@@ -7,6 +7,7 @@ The machinery (the learned optimizer, meta-training, the TbT / TbV / tuned-SGD c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -15,12 +16,14 @@ from ..book.claims import NOT_REPRODUCED, REPRODUCED, Claim, Statement
 from ..learned import digits
 from ..learned.comparison import compare, meta_gradient_norms, norm_growth, pool_replicates, run_replicates
 from ..learned.optimizer import Network, OptimizerSpec
-from ..learned.training import Budget, budget
+from ..learned.training import SCALES, Budget, budget
 
 #: "About 100% training accuracy" (Figure 5): a pooled mean training accuracy at least this.
 FIT = 0.99
 #: The meta-gradient growth is measured from this unroll length on (shorter ones are transients).
 GROWTH_START = 8
+#: The recorded long run the chapter shows (written by ``benchmarks/learned_long.py``).
+RECORD_PATH = Path(__file__).resolve().parents[2] / "book" / "_data" / "learned-long.json"
 COLOURS = {"TbT(n)": "C3", "TbT(2n)": "C1", "TbV(n+n)": "C0", "SGD": "0.35", "TbT": "C3", "TbV": "C0"}
 
 STATEMENTS: tuple[Statement, ...] = (
@@ -79,14 +82,14 @@ class Config:
         return {"seeds": self.seeds, "scale": self.scale, "mnist_path": self.mnist_path}
 
 
-def config(scale: str = "book", *, seed: int = 0, replicates: int = 3, clean_replicates: int = 1,
+def config(scale: str = "book", *, seed: int = 0, replicates: int = 3, clean_replicates: int = 3,
            mnist_path=None, seeds: int = 5, noise: float = 0.2, n=None, unrolls=(1, 2, 4, 8, 16, 32, 64),
            step_sizes=(0.05, 0.5), grad_runs: int = 2) -> Config:
     """The chapter's configuration. ``mnist_path`` None: scikit-learn's digits with n = 300 by
-    default; a path: MNIST with the paper's n = 1000. ``scale`` "paper" raises only the training
-    budget (:func:`l2lcore.learned.budget`), never the sample sizes."""
-    if scale not in ("book", "paper"):
-        raise ValueError(f"scale must be 'book' or 'paper', got {scale!r}")
+    default; a path: MNIST with the paper's n = 1000. ``scale`` "long" or "paper" raises only the
+    training budget (:func:`l2lcore.learned.budget`), never the sample sizes."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     replicates = _checks.positive_int(replicates, "replicates")
     if replicates < 2:
         raise ValueError(f"replicates must be at least 2 (the claims need a seed-to-seed spread), got {replicates}")
@@ -159,10 +162,11 @@ class Runs:
         return pool_replicates(list(self.full_runs))
 
 
-def run_comparisons(cfg: Config) -> Runs:
+def run_comparisons(cfg: Config, progress: bool | None = None) -> Runs:
     """Figure 5 (n clean samples), Figure 6 (n samples, label noise) and Figure 7 (all the data):
-    each replicate meta-trains the learned optimizers, tunes SGD and tests them all."""
-    kw = dict(cfg.common, seed=cfg.seed)
+    each replicate meta-trains the learned optimizers, tunes SGD and tests them all.
+    ``progress``: a bar per meta-training (None: when stderr is a terminal)."""
+    kw = dict(cfg.common, seed=cfg.seed, progress=progress)
     return Runs(tuple(run_replicates(cfg.dataset, n=cfg.n, noise=0.0, replicates=cfg.clean_replicates, **kw)),
                 tuple(run_replicates(cfg.dataset, n=cfg.n, noise=cfg.noise, replicates=cfg.replicates, **kw)),
                 tuple(run_replicates(cfg.dataset, n=None, noise=0.0, replicates=cfg.replicates, **kw)))
@@ -190,6 +194,162 @@ def meta_gradient_growth(cfg: Config, runs: Runs) -> Growth:
                             for r in rs for k in r["meta"]])
     return Growth(cfg.unrolls, cfg.step_sizes, norms, norm_growth(norms, cfg.unrolls, start=GROWTH_START),
                   train, cfg.budget.clip)
+
+
+# ------------------------------------------------------------------------------ the recorded long run
+
+
+@dataclass(frozen=True)
+class Record:
+    """A recorded run of the chapter's comparisons (``benchmarks/learned_long.py``): what it ran,
+    where and with what, how long it took, and the comparisons themselves (as :class:`Runs`,
+    holding every number the chapter plots: accuracy curves, final accuracies, meta-losses, the
+    SGD tuning)."""
+
+    config: dict
+    versions: dict
+    commit: str
+    machine: dict
+    wall_s: float
+    command: str
+    runs: Runs
+
+
+def record_config(cfg: Config) -> dict:
+    """What a record must have been run with to stand for ``cfg`` (JSON types: lists, not tuples)."""
+    import json
+    from dataclasses import asdict
+
+    out = {"scale": cfg.scale, "dataset": cfg.dataset, "n": cfg.n, "noise": cfg.noise, "seed": cfg.seed,
+           "replicates": cfg.replicates, "clean_replicates": cfg.clean_replicates, "seeds": cfg.seeds,
+           "budget": asdict(cfg.budget), "spec": asdict(cfg.spec)}
+    return json.loads(json.dumps(out))
+
+
+def _num(x):
+    """A float at float32's precision (8 significant digits); None for a non-finite one (JSON has none)."""
+    x = float(x)
+    return float(f"{x:.8g}") if np.isfinite(x) else None
+
+
+def _nums(a):
+    return [_nums(v) for v in a] if np.ndim(a) > 1 else [_num(v) for v in np.ravel(a)]
+
+
+def _replicate_record(r: dict) -> dict:
+    import json
+
+    learned_settings = [k for k in r["settings"] if k in r["meta"]]
+    return {"steps": [int(x) for x in r["steps"]], "settings": list(r["settings"]),
+            "config": json.loads(json.dumps(r["config"])),
+            "curves": {k: {q: _nums(r["curves"][k][q]) for q in ("train_acc", "test_acc")} for k in r["settings"]},
+            "summary": {k: {q: _num(v) for q, v in r["summary"][k].items()} for k in r["settings"]},
+            "meta": {k: {q: _nums(r["meta"][k][q]) for q in ("loss", "grad_norm")} for k in learned_settings},
+            "sgd": {"grid": _nums(r["sgd"]["grid"]), "valid_loss": _nums(r["sgd"]["valid_loss"]),
+                    "step": _num(r["sgd"]["step"])}}
+
+
+def _machine() -> dict:
+    import os
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import jax
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"system": platform.system(), "machine": platform.machine(), "cpu": model, "cores": cores,
+            "jax_backend": jax.default_backend(), "jax_devices": len(jax.devices())}
+
+
+def _versions() -> dict:
+    import platform
+    from importlib.metadata import version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("l2lcore", "numpy", "jax", "jaxlib", "optax", "scikit-learn"):
+        out[pkg] = version(pkg)
+    return out
+
+
+def _commit() -> str:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def make_record(cfg: Config, runs: Runs, wall_s: float, command: str) -> dict:
+    """The record of a run of :func:`run_comparisons` (a JSON-ready dict)."""
+    return {"what": "the learned chapter's three comparisons, recorded", "command": command,
+            "config": record_config(cfg), "versions": _versions(), "commit": _commit(), "machine": _machine(),
+            "wall_s": round(float(wall_s), 1),
+            "comparisons": {name: [_replicate_record(r) for r in rs] for name, rs in
+                            (("clean", runs.clean_runs), ("noisy", runs.noisy_runs), ("full", runs.full_runs))}}
+
+
+def write_record(record: dict, path) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _replicate(rec: dict) -> dict:
+    """A recorded replicate as :func:`l2lcore.learned.run_comparison` returns one (the parts the
+    chapter reads), arrays as numpy arrays."""
+    arr = lambda x: np.asarray([np.nan if v is None else v for v in x], np.float64) if not x or not isinstance(
+        x[0], list) else np.asarray([[np.nan if v is None else v for v in row] for row in x], np.float64)
+    settings = tuple(rec["settings"])
+    curves = {k: {q: arr(v) for q, v in rec["curves"][k].items()} for k in settings}
+    config = dict(rec["config"])
+    config["sizes"] = {k: tuple(v) for k, v in config["sizes"].items()}
+    config["network"] = tuple(config["network"])
+    return {"steps": np.asarray(rec["steps"]), "settings": settings, "curves": curves,
+            "final": {k: {q: c[:, -1].copy() for q, c in curves[k].items()} for k in settings},
+            "summary": {k: dict(v) for k, v in rec["summary"].items()},
+            "meta": {k: {q: arr(v) for q, v in m.items()} for k, m in rec["meta"].items()},
+            "sgd": {"grid": arr(rec["sgd"]["grid"]), "valid_loss": arr(rec["sgd"]["valid_loss"]),
+                    "step": rec["sgd"]["step"]}, "config": config}
+
+
+def load_record(cfg: Config, path=None) -> Record:
+    """The recorded run at ``path`` (default :data:`RECORD_PATH`), checked to have been made with
+    ``cfg``'s configuration (a ValueError names the first field that differs) and to hold the
+    replicates and settings that configuration runs."""
+    import json
+
+    path = Path(RECORD_PATH if path is None else path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the record {str(path)!r}: {e}") from None
+    if not isinstance(raw, dict) or not {"config", "comparisons", "wall_s"} <= set(raw):
+        raise ValueError(f"{str(path)!r} is not a record of benchmarks/learned_long.py")
+    want = record_config(cfg)
+    got = raw["config"]
+    for key in sorted(set(want) | set(got)):
+        if want.get(key) != got.get(key):
+            raise ValueError(f"the record {str(path)!r} does not match the configuration it claims: "
+                             f"{key} is {got.get(key)!r} in the record and {want.get(key)!r} in the code")
+    counts = {"clean": cfg.clean_replicates, "noisy": cfg.replicates, "full": cfg.replicates}
+    comps = raw["comparisons"]
+    for name, count in counts.items():
+        if len(comps.get(name, ())) != count:
+            raise ValueError(f"the record {str(path)!r} has {len(comps.get(name, ()))} replicates of the {name} "
+                             f"comparison; its configuration runs {count}")
+    runs = Runs(*(tuple(_replicate(r) for r in comps[name]) for name in ("clean", "noisy", "full")))
+    return Record(raw["config"], raw.get("versions", {}), raw.get("commit", "unknown"), raw.get("machine", {}),
+                  float(raw["wall_s"]), raw.get("command", ""), runs)
 
 
 # ------------------------------------------------------------------------------ figures

@@ -69,18 +69,7 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     if n is not None:
         n = _checks.positive_int(n, "n")
     b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
-    pool = corpus.n_pool
-    if n is None:
-        n_valid = pool // 6
-        plans = {"TbT": (pool, 0, "train"), "TbV": (pool - n_valid, n_valid, "valid")}
-        eval_n, tune = pool, (pool - n_valid, n_valid)
-    else:
-        n = _checks.positive_int(n, "n")
-        if 2 * n > pool:
-            raise ValueError(f"n={n} is too large: TbT(2n) needs 2n = {2 * n} training samples and "
-                             f"{corpus.name!r} has {pool} (use n=None for all the data)")
-        plans = {"TbT(n)": (n, 0, "train"), "TbT(2n)": (2 * n, 0, "train"), "TbV(n+n)": (n, n, "valid")}
-        eval_n, tune = n, (n, n)
+    plans, eval_n, tune = _plans(corpus, n)
     seq = np.random.SeedSequence(seed)
     meta_seed, eval_seed, tune_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(3))
     split_seed = seed  # one split per seed: the smaller training sets are prefixes of the larger
@@ -94,11 +83,8 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     out = {"steps": np.arange(1, b.steps // b.record_every + 1) * b.record_every,
            "settings": (*plans, "SGD"), "curves": {}, "final": {}, "summary": {}, "meta": {}, "thetas": {}}
 
-    for name, (n_tr, n_va, target) in plans.items():
-        sp = digits.split(corpus, n_tr, n_va, noise, split_seed)
-        xt, yt = (sp.x_train, sp.y_train) if target == "train" else (sp.x_valid, sp.y_valid)
-        data = _data(sp.x_train, sp.y_train, xt, yt, sp.x_test, sp.y_test, rows)
-        theta, hist = meta_train(data, spec, b, net, meta_seed, progress)
+    for name, plan in plans.items():
+        theta, hist = meta_train(_meta_data(corpus, plan, noise, split_seed), spec, b, net, meta_seed, progress)
         out["thetas"][name], out["meta"][name] = theta, hist
         out["curves"][name] = _rename(_evaluate_steps(theta, eval_data, spec, b, net, eval_seed, np.ones(seeds)))
 
@@ -129,6 +115,48 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
                      "network": net.sizes, **{f: getattr(b, f) for f in
                                               ("steps", "unroll", "meta_iters", "tasks", "meta_lr", "clip")}}
     return out
+
+
+def _plans(corpus, n):
+    """The learned settings of a comparison, each (training samples, validation samples, target
+    set), the training-set size of evaluation, and the (training, validation) split SGD is tuned on."""
+    pool = corpus.n_pool
+    if n is None:
+        n_valid = pool // 6
+        plans = {"TbT": (pool, 0, "train"), "TbV": (pool - n_valid, n_valid, "valid")}
+        return plans, pool, (pool - n_valid, n_valid)
+    if 2 * n > pool:
+        raise ValueError(f"n={n} is too large: TbT(2n) needs 2n = {2 * n} training samples and "
+                         f"{corpus.name!r} has {pool} (use n=None for all the data)")
+    plans = {"TbT(n)": (n, 0, "train"), "TbT(2n)": (2 * n, 0, "train"), "TbV(n+n)": (n, n, "valid")}
+    return plans, n, (n, n)
+
+
+def _meta_data(corpus, plan, noise, seed):
+    """The arrays a learned setting is meta-trained on: its training sample, and as target set
+    the same sample (TbT) or its validation sample (TbV)."""
+    n_tr, n_va, target = plan
+    sp = digits.split(corpus, n_tr, n_va, noise, seed)
+    xt, yt = (sp.x_train, sp.y_train) if target == "train" else (sp.x_valid, sp.y_valid)
+    return _data(sp.x_train, sp.y_train, xt, yt, sp.x_test, sp.y_test, _rows(corpus))
+
+
+def meta_train_setting(setting: str, dataset: str = "digits", n=300, noise: float = 0.0, scale: str = "book", *,
+                       seed: int = 0, mnist_path=None, spec: OptimizerSpec | None = None, **budget_overrides):
+    """Meta-train the learned ``setting`` of ``run_comparison(dataset, n, noise, scale=scale,
+    seed=seed)`` exactly as that run does (same data, same seeds), and return ``(theta, history)``
+    as :func:`l2lcore.learned.meta_train` does. With ``meta_iters`` lowered, the history is the
+    start of the full run's (the meta-steps' keys do not depend on their number)."""
+    noise = digits.check_noise(noise)
+    spec = _spec(spec)
+    if n is not None:
+        n = _checks.positive_int(n, "n")
+    b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
+    plans = _plans(corpus, n)[0]
+    if setting not in plans:
+        raise ValueError(f"unknown setting {setting!r}; with n={n} the learned settings are {tuple(plans)}")
+    meta_seed = int(np.random.SeedSequence(seed).spawn(3)[0].generate_state(1)[0])
+    return meta_train(_meta_data(corpus, plans[setting], noise, seed), spec, b, net, meta_seed, False)
 
 
 def _spec(spec) -> OptimizerSpec:

@@ -20,7 +20,13 @@ from .optimizer import (Network, OptimizerSpec, _draw, _init_state, _inner_step,
                         _unroll_logs,
                         init_optimizer)
 
-SCALES = ("book", "paper")
+#: The budgets: the book's (executed live), a longer one run once and recorded (the chapter shows
+#: the record), and the paper's.
+SCALES = ("book", "long", "paper")
+
+#: Meta-steps per learned optimizer at the "long" scale (see :func:`budget`).
+LONG_META_ITERS = 600
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -40,7 +46,14 @@ class Budget:
 
 
 def budget(scale: str = "book", **overrides) -> Budget:
-    """The book's reduced budget or the paper's (4000 inner steps); keywords override fields.
+    """The book's reduced budget, the longer recorded one, or the paper's (4000 inner steps);
+    keywords override fields.
+
+    ``"long"`` is the largest budget, found by measurement (``benchmarks/learned_long.py
+    --estimate``), at which the learned chapter's three comparisons with three replicates each
+    take at most 30 minutes on a 2-core machine: a 1000-step horizon, 4 tasks x 20-step unrolls
+    and LONG_META_ITERS meta-steps at the paper's meta learning rate (the estimate allowed about
+    680 on the machine the record was made on; 600 leaves a margin).
 
     Each field follows the package's rules (:mod:`l2lcore._checks`): integer fields take integers
     (integral floats too), ``meta_lr`` and ``clip`` finite reals > 0, ``hidden_layers`` a
@@ -53,6 +66,8 @@ def budget(scale: str = "book", **overrides) -> Budget:
         raise ValueError(f"unknown budget argument {unknown[0]!r}; the fields are {known}")
     if scale == "book":
         b = Budget(steps=400, unroll=20, meta_iters=60, tasks=2, record_every=20, meta_lr=1e-2)
+    elif scale == "long":
+        b = Budget(steps=1000, unroll=20, meta_iters=LONG_META_ITERS, tasks=4, record_every=50, meta_lr=3e-3)
     elif scale == "paper":
         b = Budget(steps=4000, unroll=50, meta_iters=2000, tasks=4, record_every=100, meta_lr=3e-3)
     else:
