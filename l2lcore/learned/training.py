@@ -25,7 +25,7 @@ from .optimizer import (Network, OptimizerSpec, _draw, _init_state, _inner_step,
 SCALES = ("book", "long", "paper")
 
 #: Meta-steps per learned optimizer at the "long" scale (see :func:`budget`).
-LONG_META_ITERS = 600
+LONG_META_ITERS = 400
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ def budget(scale: str = "book", **overrides) -> Budget:
     ``"long"`` is the largest budget, found by measurement (``benchmarks/learned_long.py
     --estimate``), at which the learned chapter's three comparisons with three replicates each
     take at most 30 minutes on a 2-core machine: a 1000-step horizon, 4 tasks x 20-step unrolls
-    and LONG_META_ITERS meta-steps at the paper's meta learning rate (the estimate allowed about
-    680 on the machine the record was made on; 600 leaves a margin).
+    and LONG_META_ITERS meta-steps at the paper's meta learning rate (measured on the machine the
+    record was made on: about 140 ms per meta-step and 25 s per comparison besides meta-training,
+    so 24 meta-trainings of 400 meta-steps and 9 evaluations take about 26 minutes).
 
     Each field follows the package's rules (:mod:`l2lcore._checks`): integer fields take integers
     (integral floats too), ``meta_lr`` and ``clip`` finite reals > 0, ``hidden_layers`` a
