@@ -75,8 +75,9 @@ def overrides(slug: str, scale: str | None, sets: list[str]) -> dict:
         if "scale" in values and values["scale"] != scale:
             raise UsageError("--scale and --set scale=... disagree")
         values["scale"] = scale
-    if values.get("scale", defaults.get("scale")) not in book.SCALES:
-        raise UsageError(f"scale must be one of {book.SCALES}, got {values.get('scale')!r}")
+    scales = book.chapter(slug).scales
+    if values.get("scale", defaults.get("scale")) not in scales:
+        raise UsageError(f"scale must be one of {scales}, got {values.get('scale')!r}")
     return values
 
 
@@ -156,7 +157,7 @@ def main(argv=None, out=None) -> int:
     sub.add_parser("list", help="the chapters and their parameters")
     run = sub.add_parser("run", help="execute one chapter with other parameters")
     run.add_argument("chapter")
-    run.add_argument("--scale", help=f"one of {book.SCALES}")
+    run.add_argument("--scale", help=f"one of {book.SCALES}, and 'long' for the learned chapter")
     run.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter value (repeatable)")
     run.add_argument("--out", help="output directory (default runs/CHAPTER)")
     run.add_argument("--force", action="store_true", help="overwrite a non-empty output directory")

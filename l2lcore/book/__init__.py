@@ -28,7 +28,8 @@ from .claims import CONSISTENCY, PROVEN_VALUES, Claim, ClaimsTable, Statement, c
 
 #: The book's sources: ``book/`` next to the package (an editable install, as ``make`` sets up).
 BOOK_DIR = Path(__file__).resolve().parents[2] / "book"
-#: The scales every chapter accepts: the book's sizes, and the paper's.
+#: The scales every chapter accepts: the book's sizes, and the paper's (a chapter may add its
+#: own, between the two: :attr:`Chapter.scales`).
 SCALES = ("book", "paper")
 
 BOOK_TITLE = "Tuning the step size by learning to learn: an executable companion"
@@ -54,12 +55,14 @@ PAPER_BIBTEX = """@inproceedings{wang21ac,
 @dataclass(frozen=True)
 class Chapter:
     """A page of the book: its file stem in ``book/``, its title, and what it reproduces.
-    ``notebook`` is False for the plain pages (the results and reproducibility pages)."""
+    ``notebook`` is False for the plain pages (the results and reproducibility pages);
+    ``scales`` are the values its ``scale`` parameter accepts."""
 
     slug: str
     title: str
     reproduces: str
     notebook: bool = True
+    scales: tuple = SCALES
 
     @property
     def has_result(self) -> bool:
@@ -80,7 +83,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("theorem5", "Theorem 5: few samples, train-by-train overfits", "Theorem 5 and Figure 3"),
     Chapter("theorem6", "Theorem 6: many samples, train-by-train is fine", "Theorem 6 and Figure 4"),
     Chapter("sgd", "SGD as the inner optimizer", "the SGD analogue of Theorems 5 and 6 (our reading)"),
-    Chapter("learned", "A neural learned optimizer on real digits", "Figures 5-7"),
+    Chapter("learned", "A neural learned optimizer on real digits", "Figures 5-7", scales=("book", "long", "paper")),
 )
 
 
@@ -232,10 +235,10 @@ class ChapterRun:
 def start(slug: str, namespace: Mapping) -> ChapterRun:
     """Check a chapter's parameters (the names of its ``parameters`` cell, looked up in
     ``namespace``, usually ``globals()``) and start its run."""
-    chapter(slug)
+    scales = chapter(slug).scales
     scale = namespace.get("scale")
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if scale not in scales:
+        raise ValueError(f"scale must be one of {scales}, got {scale!r}")
     defaults = parameters(slug)
     if defaults is None:
         return ChapterRun(slug, False)

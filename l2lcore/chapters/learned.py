@@ -436,6 +436,80 @@ def growth_figure(growth: Growth):
     return fig, data
 
 
+COMPARISONS = (("clean", "clean labels, n samples"), ("noisy", "label noise, n samples"), ("full", "all the data"))
+
+
+def _smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` meta-steps (shorter at the start)."""
+    c = np.cumsum(np.insert(np.asarray(x, np.float64), 0, 0.0))
+    i = np.arange(1, len(x) + 1)
+    lo = np.maximum(i - window, 0)
+    return (c[i] - c[lo]) / (i - lo)
+
+
+def meta_loss_figure(record: Record, window: int = 25):
+    """The recorded run's meta-loss (the mean log target loss of a meta-step's unrolls) against
+    the meta-step, per comparison and learned setting: the mean over replicates of each
+    replicate's moving average over ``window`` meta-steps (shaded: the replicates' range).
+    Returns (fig, data)."""
+    import matplotlib.pyplot as plt
+
+    runs = record.runs
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
+    data = {k: [] for k in ("comparison", "setting", "meta_step", "statistic", "meta_loss")}
+    for ax, (name, title) in zip(axes, COMPARISONS):
+        reps = getattr(runs, f"{name}_runs")
+        for setting in reps[0]["meta"]:
+            curves = np.stack([_smooth(r["meta"][setting]["loss"], window) for r in reps])
+            steps = np.arange(1, curves.shape[1] + 1)
+            stats = {"mean": curves.mean(axis=0), "min": curves.min(axis=0), "max": curves.max(axis=0)}
+            ax.plot(steps, stats["mean"], color=COLOURS[setting], label=setting)
+            ax.fill_between(steps, stats["min"], stats["max"], color=COLOURS[setting], alpha=0.2)
+            for stat, values in stats.items():
+                for k, v in zip(steps, values):
+                    for key, val in zip(data, (name, setting, int(k), stat, float(v))):
+                        data[key].append(val)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("meta-step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel(f"meta-loss (mean log loss), {window}-step average")
+    fig.tight_layout()
+    return fig, data
+
+
+def long_figure(book_pooled: dict, record: Record):
+    """Final test accuracy of every setting in each comparison: the replicates of the live book
+    run (open circles) beside those of the recorded long run (filled), with their pooled means
+    (bars). ``book_pooled`` maps "clean", "noisy", "full" to pooled book-scale comparisons.
+    Returns (fig, data)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [4, 4, 3]})
+    data = {k: [] for k in ("comparison", "run", "setting", "seed", "test_acc_pct")}
+    for ax, (name, title) in zip(axes, COMPARISONS):
+        pooled = {"book": book_pooled[name], "long (recorded)": getattr(record.runs, name)}
+        settings = pooled["book"]["settings"]
+        for i, setting in enumerate(settings):
+            for dx, (run_name, p), face in zip((-0.15, 0.15), pooled.items(), ("none", COLOURS[setting])):
+                per = 100 * p["test_acc"][setting]
+                ax.plot(np.full(per.size, i + dx), per, "o", mfc=face, color=COLOURS[setting])
+                ax.plot([i + dx - 0.1, i + dx + 0.1], [per.mean()] * 2, "-", color=COLOURS[setting])
+                for seed, v in zip(p["seeds"], per):
+                    for key, val in zip(data, (name, run_name, setting, int(seed), float(v))):
+                        data[key].append(val)
+        ax.set_xticks(range(len(settings)))
+        ax.set_xticklabels(settings, rotation=20, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("final test accuracy (%)")
+    axes[0].plot([], [], "o", mfc="none", color="0.3", label="book run (live)")
+    axes[0].plot([], [], "o", color="0.3", label="long run (recorded)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig, data
+
+
 # ------------------------------------------------------------------------------ glued numbers
 
 
@@ -517,6 +591,49 @@ def glue_growth(growth: Growth) -> dict:
          "gn_train_median": float(np.median(growth.train_norms)),
          "gn_clipped_pct": float(100 * np.mean(growth.train_norms > growth.clip)),
          "gn_meta_steps": int(growth.train_norms.size)}
+    _glue_all(v)
+    return v
+
+
+def flattening(record: Record, share: float = 0.1) -> dict:
+    """How far meta-training had flattened: for every comparison and learned setting, the mean
+    over replicates of the meta-loss averaged over the last ``share`` of the meta-steps, minus
+    the same over the ``share`` before it (``late``), and minus the first ``share`` (``total``)."""
+    out = {}
+    for name, _ in COMPARISONS:
+        reps = getattr(record.runs, f"{name}_runs")
+        for setting in reps[0]["meta"]:
+            loss = np.mean([r["meta"][setting]["loss"] for r in reps], axis=0)
+            k = max(1, int(share * loss.size))
+            out[(name, setting)] = {"late": float(loss[-k:].mean() - loss[-2 * k:-k].mean()),
+                                    "total": float(loss[-k:].mean() - loss[:k].mean())}
+    return out
+
+
+def glue_long(record: Record) -> dict:
+    """Numbers of the recorded long run: its budget, where and how long it ran, the pooled
+    accuracies and gaps of its three comparisons, and how far its meta-training flattened."""
+    b = record.config["budget"]
+    v = {"long_minutes": record.wall_s / 60, "long_meta_iters": b["meta_iters"], "long_steps": b["steps"],
+         "long_unroll": b["unroll"], "long_tasks": b["tasks"], "long_meta_lr": b["meta_lr"],
+         "long_commit": record.commit.split()[0][:10], "long_cores": record.machine.get("cores", 0),
+         "long_cpu": record.machine.get("cpu", "unknown CPU"), "long_jax": record.versions.get("jax", "?"),
+         "long_replicates": record.config["replicates"]}
+    clean, noisy, full = record.runs.clean, record.runs.noisy, record.runs.full
+    for prefix, pooled in (("long_clean", clean), ("long_noisy", noisy), ("long_full", full)):
+        v.update(_setting_numbers(prefix, pooled))
+    for prefix, pooled in (("long_clean", clean), ("long_noisy", noisy)):
+        for tbt in ("TbT(n)", "TbT(2n)"):
+            c = compare(pooled, "TbV(n+n)", tbt)
+            v[f"{prefix}_gap_{tbt[4:-1]}"], v[f"{prefix}_spread_{tbt[4:-1]}"] = 100 * c["gap"], 100 * c["spread"]
+        c = compare(pooled, "TbV(n+n)", "SGD")
+        v[f"{prefix}_tbv_sgd"], v[f"{prefix}_tbv_sgd_spread"] = 100 * c["gap"], 100 * c["spread"]
+    v["long_noisy_ceiling"] = 100 * float(noisy["clean_label_frac"].mean())
+    c = compare(full, "TbV", "TbT")
+    v["long_full_gap"], v["long_full_spread"] = 100 * abs(c["gap"]), 100 * c["spread"]
+    flat = flattening(record)
+    v["long_flat_late"] = max(abs(f["late"]) for f in flat.values())
+    v["long_flat_total"] = min(abs(f["total"]) for f in flat.values())
     _glue_all(v)
     return v
 
