@@ -1,7 +1,7 @@
 """Rerun any chapter of the book from the command line: ``python -m l2lcore`` (or ``l2l``).
 
     l2l list                                  the chapters, what each reproduces, its parameters
-    l2l run CHAPTER [--scale book|paper] [--set NAME=VALUE ...] [--out DIR] [--force]
+    l2l run CHAPTER [--scale book|paper|long] [--set NAME=VALUE ...] [--out DIR] [--force]
 
 ``run`` injects the parameters into the chapter's ``parameters`` cell with papermill, executes
 the chapter (progress: cell k of n and the elapsed time, on a terminal), writes the executed

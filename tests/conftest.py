@@ -9,6 +9,12 @@ sys.path.insert(0, str(Path(__file__).parent / "quadratic"))
 # (computed once per session: they are the slowest fixtures of the suite)
 import pytest  # noqa: E402
 
+# Before anything starts JAX: one CPU device per core, as the book's kernels get, so the tests
+# run meta-training sharded as the book does.
+from l2lcore.learned.optimizer import _jax  # noqa: E402
+
+_jax()
+
 # The book's horizon with a smaller network and meta-training; noise, n, the number of
 # replicates and the claims are the learned chapter's.
 LEARNED_SMALL = {"steps": 400, "unroll": 20, "record_every": 40, "meta_iters": 40, "tasks": 1, "hidden_layers": (32,)}

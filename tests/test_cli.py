@@ -25,6 +25,8 @@ def test_list_shows_every_chapter_with_its_parameters_read_from_the_book(capsys)
     (["run", "theorem3", "--set", "seed=one"], "parameter 'seed' must be of the kind of its default 0"),
     (["run", "theorem3", "--set", "seed"], "--set takes NAME=VALUE"),
     (["run", "theorem3", "--scale", "huge"], "scale must be one of ('book', 'paper')"),
+    (["run", "theorem3", "--scale", "long"], "scale must be one of ('book', 'paper')"),
+    (["run", "learned", "--scale", "huge"], "scale must be one of ('book', 'long', 'paper')"),
     (["run", "theorem3", "--set", "scale=huge"], "scale must be one of"),
     (["frobnicate"], ""),
 ])

@@ -88,9 +88,13 @@ def imported_code(cell: str) -> str:
 
 
 def dependency_hash(source: Path, package: str = "l2lcore", root: Path | None = None) -> str:
-    """sha256 over the names and contents of the package files a chapter depends on."""
+    """sha256 over the names and contents of the package files a chapter depends on, and of the
+    recorded data it reads (``_data/<chapter>-*`` next to its source, e.g. a recorded run)."""
     root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    source = Path(source)
     h = hashlib.sha256()
-    for path in closure(notebook_code(Path(source)), package, root):
+    for path in closure(notebook_code(source), package, root):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted((source.parent / "_data").glob(f"{source.stem}-*")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()

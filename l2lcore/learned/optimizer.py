@@ -72,7 +72,7 @@ def _configure(jax):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         jax.config.update("jax_num_cpu_devices", max(1, min(cores, MAX_CPU_DEVICES)))
-    except RuntimeError:
+    except (RuntimeError, AttributeError):  # JAX already started, or too old for the option
         pass
 
 
@@ -212,8 +212,9 @@ def _inner_step(spec, b, net, theta, state, x, y1h, step_mult):
     rs = 1.0 / jnp.sqrt(v_hat + spec.eps)
     seg = jnp.asarray(net.segments())
     a = jnp.stack([g, *m_hat, w], axis=-1)  # each column normalised by its rms over each tensor
-    rms = jnp.sqrt(seg.T @ (a * a) / jnp.sum(seg, axis=0)[:, None] + spec.eps)
-    f = jnp.concatenate([(g * rs)[:, None], (m_hat * rs).T, a / (seg @ rms),
+    exact = jax.lax.Precision.HIGHEST  # sums, not TF32 products, on an accelerator
+    rms = jnp.sqrt(jnp.matmul(seg.T, a * a, precision=exact) / jnp.sum(seg, axis=0)[:, None] + spec.eps)
+    f = jnp.concatenate([(g * rs)[:, None], (m_hat * rs).T, a / jnp.matmul(seg, rms, precision=exact),
                          jnp.full((w.size, 1), k / b.steps, jnp.float32)], axis=-1)
     h = jnp.maximum(f @ theta["w1"] + theta["b1"], 0.0)
     out = h @ theta["w2"] + theta["b2"]

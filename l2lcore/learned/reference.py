@@ -7,7 +7,9 @@ a gather, the per-tensor rms features are static slices of the flat weight vecto
 backward pass stores every step's intermediates, all tasks run on one device, and Adam with
 global-norm clipping is written out by hand. Same mathematics as :func:`.training._compiled`'s
 ``meta_step`` (same meta-loss, the same minibatches from the same keys, the same update), so
-the two agree to float32 rounding; ``tests/learned/test_training.py`` checks that, and
+the two agree to float32 rounding, with one deliberate difference: here a non-finite
+meta-gradient is zeroed and Adam still steps (its moments decay and theta moves by them), while
+the fast step skips it altogether (``optax.apply_if_finite``), which is what "skipped" means; ``tests/learned/test_training.py`` checks that, and
 ``benchmarks/learned.py`` times both side by side.
 """
 from __future__ import annotations

@@ -147,6 +147,11 @@ def test_start_rejects_unknown_chapters_scales_and_badly_typed_parameters():
         book.start("theorem3", {**defaults, "seed": "one"})
     with pytest.raises(ValueError, match="unknown chapter"):
         book.start("theorem9", defaults)
+    # the learned chapter alone has a scale between the book's and the paper's
+    with pytest.raises(ValueError, match="scale must be one of"):
+        book.start("theorem3", {**defaults, "scale": "long"})
+    learned = book.parameters("learned")
+    assert book.start("learned", {**learned, "scale": "long"}).at_defaults is False
 
 
 def test_figure_data_is_csv_with_full_precision():
