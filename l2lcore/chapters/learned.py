@@ -568,14 +568,21 @@ def _setting_numbers(prefix: str, pooled: dict) -> dict:
     return out
 
 
+def _tbt_gaps(prefix: str, pooled: dict) -> dict:
+    """TbV(n+n)'s pooled lead over TbT(n) and TbT(2n), and the spread each is judged against
+    (percentage points): ``<prefix>_gap_n``, ``<prefix>_spread_n``, ``..._2n``."""
+    out = {}
+    for tbt in ("TbT(n)", "TbT(2n)"):
+        c = compare(pooled, "TbV(n+n)", tbt)
+        out[f"{prefix}_gap_{tbt[4:-1]}"], out[f"{prefix}_spread_{tbt[4:-1]}"] = 100 * c["gap"], 100 * c["spread"]
+    return out
+
+
 def glue_clean(pooled: dict) -> dict:
     """Numbers of the clean small-data comparison (Figure 5)."""
     v = _setting_numbers("clean", pooled)
     v["clean_fit_min"] = 100 * min(pooled["train_mean"].values())
-    for b in ("TbT(n)", "TbT(2n)"):
-        c = compare(pooled, "TbV(n+n)", b)
-        v["clean_gap_" + b[4:-1]] = 100 * c["gap"]
-        v["clean_spread_" + b[4:-1]] = 100 * c["spread"]
+    v.update(_tbt_gaps("clean", pooled))
     s = compare(pooled, "SGD", "TbV(n+n)")
     v["clean_sgd_gap"], v["clean_sgd_spread"] = 100 * s["gap"], 100 * s["spread"]
     _glue_all(v)
@@ -589,10 +596,8 @@ def glue_noisy(pooled: dict) -> dict:
     for name in pooled["settings"]:
         key = name.replace("(", "").replace(")", "").replace("+", "")
         v[f"noisy_{key}_above"] = 100 * (pooled["train_mean"][name] - float(pooled["clean_label_frac"].mean()))
+    v.update(_tbt_gaps("noisy", pooled))
     for b in ("TbT(n)", "TbT(2n)"):
-        c = compare(pooled, "TbV(n+n)", b)
-        v["noisy_gap_" + b[4:-1]] = 100 * c["gap"]
-        v["noisy_spread_" + b[4:-1]] = 100 * c["spread"]
         curve = pooled["curves"][b]["test_acc"].mean(axis=0)
         i = int(curve.argmax())
         v["noisy_peak_" + b[4:-1]] = 100 * curve[i]
@@ -659,9 +664,7 @@ def glue_long(record: Record) -> dict:
     for prefix, pooled in (("long_clean", clean), ("long_noisy", noisy), ("long_full", full)):
         v.update(_setting_numbers(prefix, pooled))
     for prefix, pooled in (("long_clean", clean), ("long_noisy", noisy)):
-        for tbt in ("TbT(n)", "TbT(2n)"):
-            c = compare(pooled, "TbV(n+n)", tbt)
-            v[f"{prefix}_gap_{tbt[4:-1]}"], v[f"{prefix}_spread_{tbt[4:-1]}"] = 100 * c["gap"], 100 * c["spread"]
+        v.update(_tbt_gaps(prefix, pooled))
         c = compare(pooled, "TbV(n+n)", "SGD")
         v[f"{prefix}_tbv_sgd"], v[f"{prefix}_tbv_sgd_spread"] = 100 * c["gap"], 100 * c["spread"]
     v["long_noisy_ceiling"] = 100 * float(noisy["clean_label_frac"].mean())

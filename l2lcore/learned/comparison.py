@@ -70,8 +70,7 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
         n = _checks.positive_int(n, "n")
     b, corpus, net = _setup(dataset, mnist_path, scale, seed, budget_overrides)
     plans, eval_n, tune = _plans(corpus, n)
-    seq = np.random.SeedSequence(seed)
-    meta_seed, eval_seed, tune_seed = (int(s.generate_state(1)[0]) for s in seq.spawn(3))
+    meta_seed, eval_seed, tune_seed = _seeds(seed)
     split_seed = seed  # one split per seed: the smaller training sets are prefixes of the larger
 
     ev = digits.split(corpus, eval_n, 0, noise, split_seed)
@@ -117,6 +116,11 @@ def run_comparison(dataset: str = "digits", n=300, noise: float = 0.0, seeds: in
     return out
 
 
+def _seeds(seed: int) -> tuple:
+    """The seeds of a comparison's meta-training, evaluation and SGD tuning, from its one seed."""
+    return tuple(int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(3))
+
+
 def _plans(corpus, n):
     """The learned settings of a comparison, each (training samples, validation samples, target
     set), the training-set size of evaluation, and the (training, validation) split SGD is tuned on."""
@@ -155,7 +159,7 @@ def meta_train_setting(setting: str, dataset: str = "digits", n=300, noise: floa
     plans = _plans(corpus, n)[0]
     if setting not in plans:
         raise ValueError(f"unknown setting {setting!r}; with n={n} the learned settings are {tuple(plans)}")
-    meta_seed = int(np.random.SeedSequence(seed).spawn(3)[0].generate_state(1)[0])
+    meta_seed = _seeds(seed)[0]
     return meta_train(_meta_data(corpus, plans[setting], noise, seed), spec, b, net, meta_seed, False)
 
 

@@ -138,14 +138,20 @@ def _init_net(net: Network, key):
     return jnp.concatenate(parts)
 
 
-def _loss_acc(net: Network, w, x, y, mask):
-    """Masked mean cross entropy and accuracy (rows with mask 0 are padding)."""
-    jax, jnp = _jax()
+def _logits(net: Network, w, x):
+    """The network's output on the rows of x: ReLU hidden layers, a linear last layer."""
+    jax, _ = _jax()
     p = net.unflatten(w)
     h = x
     for i in range(0, len(p) - 2, 2):
         h = jax.nn.relu(h @ p[i] + p[i + 1])
-    z = h @ p[-2] + p[-1]
+    return h @ p[-2] + p[-1]
+
+
+def _loss_acc(net: Network, w, x, y, mask):
+    """Masked mean cross entropy and accuracy (rows with mask 0 are padding)."""
+    jax, jnp = _jax()
+    z = _logits(net, w, x)
     nll = jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], axis=-1)[:, 0]
     n = jnp.sum(mask)
     return jnp.sum(nll * mask) / n, jnp.sum((jnp.argmax(z, -1) == y) * mask) / n
@@ -155,11 +161,7 @@ def _loss(net: Network, w, x, y1h):
     """Mean cross entropy of the rows (x, y) with labels one-hot (a product, not a gather:
     cheaper to differentiate twice)."""
     jax, jnp = _jax()
-    p = net.unflatten(w)
-    h = x
-    for i in range(0, len(p) - 2, 2):
-        h = jax.nn.relu(h @ p[i] + p[i + 1])
-    z = h @ p[-2] + p[-1]
+    z = _logits(net, w, x)
     return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.sum(z * y1h, axis=-1))
 
 

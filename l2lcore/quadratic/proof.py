@@ -159,17 +159,24 @@ def _power_times(A, k: int, v):
     return v
 
 
+def _task_balls(task: QuadraticTask, eta):
+    """H, A = I - eta H and w_0 as Arb matrices at the current working precision (H and w_0 are
+    float64, exact in binary; A is enclosed)."""
+    flint = _flint()
+    d = task.d
+    H = flint.arb_mat([[flint.arb(float(v)) for v in row] for row in task.H])
+    e = _to_arb(eta)
+    A = flint.arb_mat(d, d, [(1 if i == j else 0) - e * H[i, j] for i in range(d) for j in range(d)])
+    return H, A, flint.arb_mat(d, 1, [flint.arb(float(v)) for v in task.w0])
+
+
 def _balls(task: QuadraticTask, eta, t: int, quantity: str, prec: int):
     """The ball of ``quantity`` at working precision ``prec`` (bits)."""
     flint = _flint()
     old = flint.ctx.prec
     flint.ctx.prec = prec
     try:
-        d = task.d
-        H = flint.arb_mat([[flint.arb(float(v)) for v in row] for row in task.H])
-        e = _to_arb(eta)
-        A = flint.arb_mat(d, d, [(1 if i == j else 0) - e * H[i, j] for i in range(d) for j in range(d)])
-        w0 = flint.arb_mat(d, 1, [flint.arb(float(v)) for v in task.w0])
+        H, A, w0 = _task_balls(task, eta)
         u = _power_times(A, t - 1, w0)
         Hu = H * u
         H2u = H * Hu
@@ -410,11 +417,7 @@ def _intermediate_balls(task: QuadraticTask, eta, t: int, ks, objective: str, pr
     old = flint.ctx.prec
     flint.ctx.prec = prec
     try:
-        d = task.d
-        H = flint.arb_mat([[flint.arb(float(v)) for v in row] for row in task.H])
-        e = _to_arb(eta)
-        A = flint.arb_mat(d, d, [(1 if i == j else 0) - e * H[i, j] for i in range(d) for j in range(d)])
-        w0 = flint.arb_mat(d, 1, [flint.arb(float(v)) for v in task.w0])
+        H, A, w0 = _task_balls(task, eta)
         table = _power_table(A, 2 * t)
 
         def sq(v):
