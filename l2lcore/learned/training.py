@@ -139,24 +139,34 @@ def _programs(spec: OptimizerSpec, b: Budget, net: Network):
             return _inner_step(spec, b, net, theta, st, x, y, 1.0)
         return jax.lax.fori_loop(0, n_steps, body, state)
 
-    def task_losses(theta, states, batches):
-        """Each task's meta-loss (1/U) sum_k log l(w_k; B_k) and its state after the unroll."""
-        new, logs = jax.vmap(lambda s, bt: _unroll_logs(spec, b, net, theta, s, bt, 1.0))(states, batches)
-        return jnp.mean(logs, axis=1), new
+    def task_grads(theta, states, batches):
+        """One device's tasks: each one's meta-loss (1/U) sum_k log l(w_k; B_k), the meta-gradient
+        of their sum (added over the devices once, after the unroll) and their states after it."""
+        def total(th):
+            # theta copied per task, so that every product with it is a batched product (a
+            # shared theta would make the tasks one wide matrix, and its gradient a transpose)
+            per_task = jax.tree_util.tree_map(lambda p: jnp.broadcast_to(p, (states["k"].shape[0], *p.shape)), th)
+            new, logs = jax.vmap(lambda t, s, bt: _unroll_logs(spec, b, net, t, s, bt, 1.0))(per_task, states, batches)
+            losses = jnp.mean(logs, axis=1)
+            return jnp.sum(losses), (losses, new)
 
-    # The tasks are independent until their losses are averaged: each device unrolls its share.
-    sharded = shard_map(task_losses, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("tasks"),
-                                                          PartitionSpec("tasks")),
-                        out_specs=(PartitionSpec("tasks"), PartitionSpec("tasks")))
+        (_, (losses, new)), grad = jax.value_and_grad(total, has_aux=True)(theta)
+        return losses, jax.tree_util.tree_map(lambda g: jax.lax.psum(g, "tasks") / b.tasks, grad), new
 
-    def meta_loss(theta, states, batches):
-        losses, new = sharded(theta, states, batches)
-        return jnp.mean(losses), new
+    # The tasks are independent until their meta-gradients are averaged: each device unrolls and
+    # differentiates its share on its own. (Differentiating outside shard_map, or with its
+    # replication check on, sums theta's gradient over the devices at every step of the unroll:
+    # one synchronisation per step.)
+    sharded = shard_map(task_grads, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("tasks"),
+                                                         PartitionSpec("tasks")),
+                        out_specs=(PartitionSpec("tasks"), PartitionSpec(), PartitionSpec("tasks")),
+                        check_rep=False)
 
     def meta_step(theta, opt_state, states, data, key):
         k_unroll, k_reset = jax.random.split(key)
         batches = jax.vmap(lambda k: draws(data, k, b.unroll))(jax.random.split(k_unroll, b.tasks))
-        (loss, new), grad = jax.value_and_grad(meta_loss, has_aux=True)(theta, states, batches)
+        losses, grad, new = sharded(theta, states, batches)
+        loss = jnp.mean(losses)
         norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grad)))
         ok = jnp.isfinite(norm) & jnp.isfinite(loss)
         # A non-finite meta-loss poisons the gradient too, so the optimizer skips both alike.
