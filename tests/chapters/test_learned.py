@@ -134,6 +134,20 @@ def test_the_long_run_answers_every_comparison_claim(record):
     assert all(r.as_expected for r in rows), [(r.claim, r.verdict, r.measured) for r in rows if not r.as_expected]
 
 
+def test_what_the_chapter_says_of_the_recorded_run_holds(record):
+    """The long-run section's sentences that name settings or directions (a consistency check on
+    the committed record: it fails if the record is remade and the prose not reread)."""
+    assert chapter.still_falling(record) == ("noisy", "TbT(n)")
+    flat = chapter.flattening(record)
+    assert all(flat[("clean", k)]["late"] > 0 for k in ("TbT(n)", "TbT(2n)"))  # end higher than a tenth earlier
+    clean, noisy = chapter.weakest_replicate(record.runs.clean), chapter.weakest_replicate(record.runs.noisy)
+    for k in ("TbT(n)", "TbV(n+n)"):  # one clean replicate with poor optimizers
+        assert clean["test_acc"][k] < clean["others_min"][k]
+    assert clean["others_tbv_sgd"][1] < 0  # TbV behind tuned SGD where meta-training went well
+    assert noisy["others_tbv_sgd"][0] > 0  # ... and ahead of it under label noise
+    assert record.config["replicates"] == 3  # "the other two replicates"
+
+
 def test_long_scale_is_between_the_book_and_the_paper():
     book, long, paper = (learned.budget(s) for s in ("book", "long", "paper"))
     assert book.steps < long.steps < paper.steps and book.meta_iters < long.meta_iters < paper.meta_iters
