@@ -9,7 +9,7 @@ XLA's cost analysis (a whole meta-step of one task and a one-step unroll, so the
 once; it includes the meta-step's own small overhead: drawing the batch, Adam, restarting
 tasks) and the achieved rate: the straightforward step's count (what the mathematics needs; the fast step recomputes
 each step's forward pass in the backward pass, its own count is printed beside) over the time.
-Times are the best of ``--repeats`` interleaved blocks of three calls of each step.
+Each step's time is its fastest single call over ``--repeats`` interleaved blocks of three calls.
 Usage: python benchmarks/learned.py [--repeats N] [--budgets book paper]
 """
 import argparse

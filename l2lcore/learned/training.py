@@ -155,9 +155,10 @@ def _programs(spec: OptimizerSpec, b: Budget, net: Network):
         return losses, jax.tree_util.tree_map(lambda g: jax.lax.psum(g, "tasks") / b.tasks, grad), new
 
     # The tasks are independent until their meta-gradients are averaged: each device unrolls and
-    # differentiates its share on its own. (Differentiating outside shard_map, or with its
-    # replication check on, sums theta's gradient over the devices at every step of the unroll:
-    # one synchronisation per step.)
+    # differentiates its share on its own, and the one psum above adds the devices' gradients.
+    # check_rep=False is needed for correctness, not only speed: with the replication check on,
+    # JAX sums the gradient of the replicated theta over the devices itself (inside the unroll,
+    # one synchronisation per step), and the psum would count it twice.
     sharded = shard_map(task_grads, mesh=mesh, in_specs=(PartitionSpec(), PartitionSpec("tasks"),
                                                          PartitionSpec("tasks")),
                         out_specs=(PartitionSpec("tasks"), PartitionSpec(), PartitionSpec("tasks")),
