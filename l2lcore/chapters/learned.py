@@ -474,11 +474,11 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
         return np.where(n[i] > n[lo], (c[i] - c[lo]) / np.maximum(n[i] - n[lo], 1), np.nan)
 
 
-def non_finite_steps(record: Record) -> dict:
+def non_finite_steps(record: Record, setting: str | None = None) -> dict:
     """How many meta-steps of each comparison's meta-trainings had a non-finite meta-loss (and so
-    were skipped), summed over replicates and learned settings."""
+    were skipped), summed over replicates and learned settings (only ``setting``'s, if given)."""
     return {name: int(sum(np.sum(~np.isfinite(r["meta"][k]["loss"])) for r in getattr(record.runs, f"{name}_runs")
-                          for k in _learned_settings(r))) for name, _ in COMPARISONS}
+                          for k in _learned_settings(r) if setting in (None, k))) for name, _ in COMPARISONS}
 
 
 def meta_loss_figure(record: Record, window: int = 25):
@@ -728,8 +728,7 @@ def glue_long(record: Record) -> dict:
     skipped = non_finite_steps(record)
     v["long_skipped"] = sum(skipped.values())
     v["long_skipped_clean"] = skipped["clean"]
-    v["long_skipped_clean_tbtn"] = int(sum(np.sum(~np.isfinite(r["meta"]["TbT(n)"]["loss"]))
-                                           for r in record.runs.clean_runs))
+    v["long_skipped_clean_tbtn"] = non_finite_steps(record, "TbT(n)")["clean"]
     runs = record.runs
     for prefix, reps in (("long_clean", runs.clean_runs), ("long_noisy", runs.noisy_runs)):
         w = weakest_replicate(reps)
